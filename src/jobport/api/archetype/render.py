@@ -1,0 +1,132 @@
+"""Wire shapes of the Archetype surface: rows -> JSON-ready dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from jobport.blobs.signing import UrlSigner
+from jobport.domain.statuses import archetype_status
+from jobport.store.db import as_utc
+from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
+
+
+def iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_public(job: Job, counts: dict[str, int] | None = None, *, on_create: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id,
+        "org_id": job.org_id,
+        "name": job.name,
+        "pipeline_type": job.pipeline_type,
+        "pipeline_key": job.pipeline_key,
+        "pipeline_version": job.pipeline_version,
+        "status": archetype_status(job.status),
+        "parameters": job.parameters,
+        "retry_count": job.retry_count,
+        "preemption_count": job.preemption_count,
+        "queue_position": job.queue_position,
+        "queue_depth": job.queue_depth,
+        "priority": job.priority,
+        "metadata": job.job_metadata,
+        "tags": job.tags,
+        "callback_url": job.callback_url,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "failed_at": iso(job.failed_at),
+        "cancelled_at": iso(job.cancelled_at),
+        "error": job.error,
+    }
+    if on_create:
+        if job.queue_position is None:
+            body.pop("queue_position")
+            body.pop("queue_depth")
+    else:
+        body["input_progress"] = counts or {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
+    return body
+
+
+def _file_data(data: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    return {
+        "ref": ref,
+        "filename": data.get("filename"),
+        "file_type": data.get("file_type"),
+        "file_extension": data.get("file_extension"),
+        "num_bytes": data.get("num_bytes"),
+        "metadata": data.get("metadata") or {},
+        "file_tags": data.get("file_tags") or [],
+        "file_attributes": data.get("file_attributes") or {},
+    }
+
+
+def input_public(row: JobInput, signer: UrlSigner, base_url: str) -> dict[str, Any]:
+    ref, _ = signer.sign(base_url, row.data["blob_key"], row.data["filename"])
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "port_name": row.port_name,
+        "file_id": row.file_id,
+        "data": _file_data(row.data, ref),
+        "status": row.status,
+        "attempts": row.attempts,
+        "error_message": row.error_message,
+        "created_at": iso(row.created_at),
+        "started_at": iso(row.started_at),
+        "completed_at": iso(row.completed_at),
+    }
+
+
+def output_public(row: JobOutput, input_file_id: str | None, signer: UrlSigner, base_url: str) -> dict[str, Any]:
+    ref, expires = signer.sign(base_url, row.blob_key, row.filename)
+    ext = row.filename.rsplit(".", 1)[-1].lower() if "." in row.filename else ""
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "port_name": row.port_name,
+        "input_id": row.input_id,
+        "input_file_id": input_file_id,
+        "data": {
+            "ref": ref,
+            "filename": row.filename,
+            "file_type": row.file_type,
+            "file_extension": ext,
+            "num_bytes": row.num_bytes,
+            "metadata": {},
+            "file_tags": [],
+            "file_attributes": row.attributes or {},
+        },
+        "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
+        "created_at": iso(row.created_at),
+    }
+
+
+def event_public(row: JobEvent) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "event_type": row.event_type,
+        "level": row.level,
+        "message": row.message,
+        "payload": row.payload,
+        "input_id": row.input_id,
+        "index": row.index,
+        "created_at": iso(row.created_at),
+    }
+
+
+def progress_public(row: JobProgress) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "step": row.step,
+        "message": row.message,
+        "metrics": row.metrics,
+        "payload": row.payload,
+        "input_id": row.input_id,
+        "index": row.index,
+        "created_at": iso(row.created_at),
+    }

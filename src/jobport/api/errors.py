@@ -1,0 +1,68 @@
+"""Error rendering. The Archetype surface (and the native API) answer
+`{"errors": [{code, message, suggestion, error_uid}]}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jobport.domain.errors import DomainError, Problem
+from jobport.domain.ids import error_uid
+
+
+def archetype_body(problems: list[Problem]) -> dict:
+    return {
+        "errors": [
+            {"code": p.code, "message": p.message, "suggestion": p.suggestion, "error_uid": error_uid(),
+             **({"field": p.field} if p.field else {})}
+            for p in problems
+        ]
+    }
+
+
+def _validation_problems(exc: RequestValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        where = loc[0] if loc else "body"
+        field = ".".join(_join_loc(loc[1:])) if where == "body" else ".".join(loc[1:]) or where
+        if err["type"] == "json_invalid":
+            problems.append(Problem("request body is not valid JSON", "body", "Send a JSON object with Content-Type: application/json.", "invalid_json"))
+            continue
+        code = "missing_parameter" if err["type"] == "missing" else "invalid_parameter"
+        if err["type"] == "extra_forbidden":
+            message, suggestion = f"{field}: unknown field", "Remove it; see the API reference for accepted fields."
+        elif err["type"] == "missing":
+            message, suggestion = f"{field}: field required", f"Add '{field}' to the {where}."
+        else:
+            message, suggestion = f"{field}: {err['msg']}", f"Fix '{field}' in the {where}."
+        problems.append(Problem(message, field or where, suggestion, code))
+    return problems
+
+
+def _join_loc(parts: list[str]) -> list[str]:
+    out: list[str] = []
+    for p in parts:
+        if p.isdigit() and out:
+            out[-1] = f"{out[-1]}[{p}]"
+        else:
+            out.append(p)
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError):
+        return JSONResponse(archetype_body(exc.problems), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return JSONResponse(archetype_body(_validation_problems(exc)), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        suggestion = "Check the path against /docs." if exc.status_code in (404, 405) else ""
+        return JSONResponse(archetype_body([Problem(str(exc.detail), None, suggestion, code)]), status_code=exc.status_code)

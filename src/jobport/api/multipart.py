@@ -1,0 +1,156 @@
+"""Streaming multipart upload: the `file` part goes straight into the blob store chunk by chunk
+(never whole in memory, never spooled twice), with size, SHA-256 and CSV facts computed on the way.
+
+Starlette's form parser spools file parts to a temporary file first; we use python-multipart's
+low-level parser instead so the bytes land once, in the blob store, and the size limit is enforced
+while streaming.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from jobport.blobs.base import BlobStore
+from jobport.domain.errors import Invalid, TooLarge
+from jobport.services import files as file_service
+from jobport.store import files as file_store
+
+
+class FileReceiver:
+    """Receives the part named `file` into a new blob; other parts are ignored."""
+
+    def __init__(self, blobs: BlobStore, org_id: str, max_bytes: int, is_base64: bool = False) -> None:
+        self.blobs = blobs
+        self.org_id = org_id
+        self.max_bytes = max_bytes
+        self.is_base64 = is_base64
+        self.uid = file_service.new_file_uid()
+        self.file_id: str | None = None
+        self.file_type: str | None = None
+        self.stats: file_service.UploadStats | None = None
+        self._cm = None
+        self._fh = None
+        self._b64_rest = b""
+        self.committed = False
+
+    @property
+    def blob_key(self) -> str:
+        return file_store.blob_key(self.org_id, self.uid)
+
+    def begin(self, filename: str | None, content_type: str | None) -> None:
+        if self._cm is not None or self.committed:
+            raise Invalid("more than one 'file' part", field="file", code="invalid_request",
+                          suggestion="Upload one file per request.")
+        self.file_id = file_service.clean_file_id(filename)
+        self.file_type = file_service.resolve_file_type(self.file_id, content_type)
+        self.stats = file_service.UploadStats(is_csv=self.file_type == "text/csv")
+        self._cm = self.blobs.writer(self.blob_key)
+        self._fh = self._cm.__enter__()
+
+    def write(self, data: bytes) -> None:
+        if self.is_base64:
+            data = self._decode_base64(data)
+        if not data:
+            return
+        assert self.stats is not None and self._fh is not None
+        if self.stats.num_bytes + len(data) > self.max_bytes:
+            raise TooLarge(f"file is larger than the limit of {self.max_bytes} bytes", field="file",
+                           suggestion="Split the file, or ask the operator to raise JOBPORT_MAX_UPLOAD_BYTES.")
+        self.stats.feed(data)
+        self._fh.write(data)
+
+    def _decode_base64(self, data: bytes) -> bytes:
+        text = self._b64_rest + b"".join(data.split())
+        usable = len(text) - len(text) % 4
+        self._b64_rest = text[usable:]
+        try:
+            return base64.b64decode(text[:usable], validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise Invalid(f"file part is not valid base64: {err}", field="file", code="invalid_base64",
+                          suggestion="Send standard base64 text (A-Z, a-z, 0-9, +, /, = padding).") from None
+
+    def end(self) -> None:
+        if self._cm is None:
+            return
+        if self.is_base64 and self._b64_rest:
+            raise Invalid("file part is not valid base64: truncated input", field="file", code="invalid_base64",
+                          suggestion="Check that the base64 text is complete (length a multiple of 4).")
+        cm, self._cm = self._cm, None
+        cm.__exit__(None, None, None)
+        self.committed = True
+
+    def abort(self) -> None:
+        if self._cm is not None:
+            cm, self._cm = self._cm, None
+            try:
+                cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            except RuntimeError:
+                pass
+        if self.committed:
+            self.blobs.delete(self.blob_key)
+            self.committed = False
+
+
+async def receive_file(request: Request, receiver: FileReceiver) -> None:
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise Invalid("expected a multipart/form-data body", field="file", code="invalid_request",
+                      suggestion="POST multipart/form-data with the file in a part named 'file'.")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > receiver.max_bytes * (2 if receiver.is_base64 else 1) + 1024 * 1024:
+        raise TooLarge(f"request is larger than the limit of {receiver.max_bytes} bytes", field="file",
+                       suggestion="Split the file, or ask the operator to raise JOBPORT_MAX_UPLOAD_BYTES.")
+
+    state: dict = {"headers": {}, "field": b"", "value": b"", "active": False}
+
+    def on_part_begin() -> None:
+        state.update(headers={}, field=b"", value=b"", active=False)
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].decode("latin-1").lower()] = state["value"]
+        state["field"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, disposition = parse_options_header(state["headers"].get("content-disposition", b""))
+        if disposition.get(b"name") == b"file":
+            filename = disposition.get(b"filename")
+            part_type = state["headers"].get("content-type", b"").decode("latin-1") or None
+            receiver.begin(filename.decode("utf-8", errors="replace") if filename else None, part_type)
+            state["active"] = True
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["active"]:
+            receiver.write(data[start:end])
+
+    def on_part_end() -> None:
+        if state["active"]:
+            receiver.end()
+            state["active"] = False
+
+    parser = MultipartParser(boundary, callbacks={
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data, "on_part_end": on_part_end,
+    })
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except BaseException:
+        receiver.abort()
+        raise
+    if not receiver.committed:
+        receiver.abort()
+        raise Invalid("no 'file' part in the upload", field="file", code="missing_parameter",
+                      suggestion="Send the file as a multipart part named 'file' with a filename.")

@@ -1,0 +1,45 @@
+"""In-memory blob store: the fake twin of `LocalBlobStore` for fast unit tests."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        buffer = io.BytesIO()
+        yield buffer
+        self.blobs[key] = buffer.getvalue()
+
+    def open(self, key: str) -> BinaryIO:
+        if key not in self.blobs:
+            raise FileNotFoundError(key)
+        return io.BytesIO(self.blobs[key])
+
+    def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    def size(self, key: str) -> int:
+        return len(self.blobs[key])
+
+    def delete(self, key: str) -> None:
+        self.blobs.pop(key, None)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for key in [k for k in self.blobs if k.startswith(prefix)]:
+            del self.blobs[key]
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        data = self.blobs[key]
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]

@@ -1,0 +1,69 @@
+"""Settings: every limit and path of the server, read from `JOBPORT_*` environment variables.
+
+Defaults suit the embedded single-machine server (`jobport serve`): SQLite and a blob directory
+under `JOBPORT_HOME` (default `./.jobport`). Each field's description is its documentation
+(`docs/operations.md` lists them).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="ignore")
+
+    home: Path = Field(Path(".jobport"), description="Directory for the SQLite database, blobs and secrets.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<home>/jobport.db. postgresql://... for PostgreSQL."
+    )
+    admin_key: str | None = Field(
+        None, description="If set, this exact API key is registered for the default org at start."
+    )
+    default_org: str = Field("default", description="Name of the org created on first start.")
+    secret_key: str | None = Field(
+        None, description="Key that signs download URLs; default: generated once, stored 0600 under home."
+    )
+    public_url: str | None = Field(
+        None, description="Base URL put in signed links; default: the URL the request came in on."
+    )
+
+    workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=1,
+        description="Warm worker processes of the local executor (default: CPU count).",
+    )
+    warm_models_per_worker: int = Field(2, ge=1, description="Loaded pipelines each worker keeps warm (LRU).")
+    lease_seconds: float = Field(30.0, gt=0, description="An input lease expires this long after its last renewal.")
+    scheduler_tick_seconds: float = Field(0.25, gt=0, description="Longest the scheduler sleeps between passes.")
+
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v0.5/files (413 above).")
+    signed_url_ttl_seconds: int = Field(3600, ge=1, description="Lifetime of signed output download URLs.")
+    page_default: int = Field(20, ge=1, description="Default `limit` of offset-paged lists.")
+    page_max: int = Field(1000, ge=1, description="Largest `limit` of paged lists (400 above).")
+    files_page_default: int = Field(100, ge=1, description="Default `limit` of GET /files/metadata.")
+    max_inputs_per_job: int = Field(10_000, ge=1, description="Most input items one job may name.")
+    max_parallelism: int = Field(64, ge=1, description="Largest `parameters.worker.parallelism` accepted.")
+    max_json_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest JSON request body.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.home / 'jobport.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

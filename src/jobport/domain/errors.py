@@ -1,0 +1,61 @@
+"""Domain errors. Each surface renders them in its own error format (Archetype: `errors[]`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a request: which field, what is wrong, how to fix it."""
+
+    message: str
+    field: str | None = None
+    suggestion: str = ""
+    code: str = "invalid_request"
+
+
+class DomainError(Exception):
+    status_code = 400
+    default_code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, suggestion: str = "", field: str | None = None,
+                 problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.suggestion = suggestion
+        self.field = field
+        self.problems = problems or [Problem(message, field, suggestion, self.code)]
+
+
+class Invalid(DomainError):
+    status_code = 400
+    default_code = "invalid_request"
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> "Invalid":
+        err = cls(problems[0].message, code=problems[0].code, suggestion=problems[0].suggestion, field=problems[0].field)
+        err.problems = problems
+        return err
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    default_code = "unauthorized"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    default_code = "conflict"
+
+
+class TooLarge(DomainError):
+    status_code = 413
+    default_code = "invalid_file_size"
+

@@ -1,0 +1,73 @@
+"""Job and input statuses and the allowed moves between them: the state machine's rules.
+
+The services layer applies a move with a guarded UPDATE (`... WHERE status IN (sources)`), so a
+move that lost a race changes nothing. Each surface spells the internal statuses its own way
+(`wire_status`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PARKED = "PARKED"
+    PENDING = "PENDING"
+    ADMITTED = "ADMITTED"
+    RUNNING = "RUNNING"
+    PREEMPTED = "PREEMPTED"
+    SUSPENDED = "SUSPENDED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+class InputStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REFERENCE = "reference"
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
+QUEUED = frozenset({JobStatus.PENDING, JobStatus.PREEMPTED})
+ACTIVE = frozenset({JobStatus.ADMITTED, JobStatus.RUNNING})
+
+# target status -> statuses it may be entered from
+ALLOWED_SOURCES: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.PARKED, JobStatus.SUSPENDED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.ADMITTED: frozenset({JobStatus.PENDING, JobStatus.PREEMPTED}),
+    JobStatus.RUNNING: frozenset({JobStatus.ADMITTED}),
+    JobStatus.PREEMPTED: frozenset({JobStatus.ADMITTED, JobStatus.RUNNING}),
+    JobStatus.SUSPENDED: frozenset({JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED}),
+    JobStatus.COMPLETED: frozenset({JobStatus.ADMITTED, JobStatus.RUNNING}),
+    JobStatus.FAILED: frozenset({JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED}),
+    JobStatus.CANCELLED: frozenset(
+        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
+    ),
+    JobStatus.EXPIRED: frozenset(
+        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
+    ),
+}
+
+# Retry re-queues only a job that ended without finishing its work.
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+CANCELLABLE = ALLOWED_SOURCES[JobStatus.CANCELLED]
+
+
+def can_move(source: JobStatus, target: JobStatus) -> bool:
+    return source in ALLOWED_SOURCES[target]
+
+
+_ARCHETYPE = {
+    JobStatus.PARKED: "PENDING",
+    JobStatus.SUSPENDED: "PENDING",
+    JobStatus.EXPIRED: "FAILED",
+}
+
+
+def archetype_status(status: str) -> str:
+    s = JobStatus(status)
+    return _ARCHETYPE.get(s, s.value)

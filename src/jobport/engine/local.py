@@ -1,0 +1,143 @@
+"""The local executor: a pool of warm worker processes on this machine.
+
+Each worker keeps up to `warm_models` loaded pipelines, so a task whose worker_key matches one a
+worker already holds goes to that worker. Cancel kills the worker running a task of the cancelled
+job and starts a fresh one in its place.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+
+import structlog
+
+from jobport.engine.messages import Task, WorkerMessage
+from jobport.engine.worker_main import worker_main
+
+log = structlog.get_logger("jobport.engine")
+_ctx = multiprocessing.get_context("spawn")
+
+
+@dataclass
+class _Handle:
+    slot: int
+    process: multiprocessing.process.BaseProcess
+    conn: object
+    task: Task | None = None
+    warm_keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+
+class LocalExecutor:
+    def __init__(self, size: int, blob_root: str, warm_models: int = 2) -> None:
+        self.size = size
+        self.blob_root = blob_root
+        self.warm_models = warm_models
+        self._handles: dict[int, _Handle] = {}
+
+    def _spawn(self, slot: int) -> _Handle:
+        parent_conn, child_conn = _ctx.Pipe(duplex=True)
+        process = _ctx.Process(
+            target=worker_main,
+            args=(child_conn, os.getpid(), self.blob_root, self.warm_models, slot),
+            name=f"jobport-worker-{slot}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        handle = _Handle(slot, process, parent_conn)
+        self._handles[slot] = handle
+        return handle
+
+    def start(self) -> None:
+        for slot in range(self.size):
+            self._spawn(slot)
+
+    def stop(self) -> list[Task]:
+        unfinished = [h.task for h in self._handles.values() if h.task is not None]
+        for handle in self._handles.values():
+            if handle.task is not None:
+                handle.process.kill()
+            else:
+                try:
+                    handle.conn.send(None)
+                except OSError:
+                    pass
+        for handle in self._handles.values():
+            handle.process.join(timeout=3)
+            if handle.process.is_alive():
+                handle.process.kill()
+                handle.process.join(timeout=3)
+        self._handles.clear()
+        return unfinished
+
+    def free_slots(self) -> int:
+        return sum(1 for h in self._handles.values() if h.task is None)
+
+    def _pick(self, task: Task) -> _Handle:
+        idle = [h for h in self._handles.values() if h.task is None]
+        warm = [h for h in idle if task.worker_key in h.warm_keys]
+        return (warm or idle)[0]
+
+    def submit(self, task: Task) -> None:
+        handle = self._pick(task)
+        handle.task = task
+        handle.warm_keys[task.worker_key] = None
+        handle.warm_keys.move_to_end(task.worker_key)
+        while len(handle.warm_keys) > self.warm_models:
+            handle.warm_keys.popitem(last=False)
+        handle.conn.send(task)
+
+    def running(self) -> dict[str, Task]:
+        return {h.task.input_id: h.task for h in self._handles.values() if h.task is not None}
+
+    def count_for_job(self, job_id: str) -> int:
+        return sum(1 for h in self._handles.values() if h.task is not None and h.task.job_id == job_id)
+
+    def kill_job(self, job_id: str) -> list[Task]:
+        killed = []
+        for slot, handle in list(self._handles.items()):
+            if handle.task is not None and handle.task.job_id == job_id:
+                handle.process.kill()
+                handle.process.join(timeout=5)
+                killed.append(handle.task)
+                self._spawn(slot)
+        return killed
+
+    def poll(self, timeout: float, also_wait_on: Sequence[object] = ()) -> list[WorkerMessage]:
+        by_conn = {h.conn: h for h in self._handles.values()}
+        by_sentinel = {h.process.sentinel: h for h in self._handles.values()}
+        ready = wait([*by_conn, *by_sentinel, *also_wait_on], timeout)
+        messages: list[WorkerMessage] = []
+        for obj in ready:
+            handle = by_conn.get(obj)
+            if handle is not None:
+                self._drain(handle, messages)
+        for handle in list(self._handles.values()):
+            if not handle.process.is_alive():
+                self._drain(handle, messages)
+                handle.process.join(timeout=1)
+                if handle.task is not None:
+                    messages.append(WorkerMessage(
+                        "died", handle.task.job_id, handle.task.input_id,
+                        {"exitcode": handle.process.exitcode, "task": handle.task}, handle.slot))
+                log.warning("worker died", slot=handle.slot, exitcode=handle.process.exitcode)
+                self._spawn(handle.slot)
+        return messages
+
+    @staticmethod
+    def _drain(handle: _Handle, messages: list[WorkerMessage]) -> None:
+        try:
+            while handle.conn.poll():
+                message = handle.conn.recv()
+                if message.kind in ("done", "failed", "load_failed"):
+                    handle.task = None
+                    if message.kind == "load_failed":
+                        handle.warm_keys.clear()
+                messages.append(message)
+        except (EOFError, OSError):
+            pass

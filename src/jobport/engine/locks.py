@@ -1,0 +1,56 @@
+"""The scheduler lock: only one scheduler runs per database.
+
+SQLite (embedded): an exclusive `flock` on `<home>/scheduler.lock`. PostgreSQL: a session-level
+advisory lock held on a dedicated connection for the scheduler's lifetime.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+_ADVISORY_KEY = 0x6A6F62706F7274  # "jobport"
+
+
+class SchedulerLock:
+    def __init__(self, db: Engine, home: Path) -> None:
+        self._db = db
+        self._home = home
+        self._fd: int | None = None
+        self._conn = None
+
+    def try_acquire(self) -> bool:
+        if self._db.dialect.name == "postgresql":
+            conn = self._db.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar()
+            conn.commit()
+            if got:
+                self._conn = conn
+                return True
+            conn.close()
+            return False
+        self._home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._home / "scheduler.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+                self._conn.commit()
+            finally:
+                self._conn.close()
+                self._conn = None
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,44 @@
+"""What travels between the scheduler and worker processes (pickled over a pipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A blob a worker reads: an input to process or a reference (n-shot) file."""
+
+    input_id: str
+    port_name: str
+    file_id: str
+    filename: str
+    metadata: dict[str, Any]
+    sha256: str
+    num_bytes: int
+    blob_key: str
+
+
+@dataclass(frozen=True)
+class Task:
+    job_id: str
+    input_id: str
+    attempt: int
+    pipeline_key: str
+    pipeline_version: str
+    worker_key: str
+    config: dict[str, Any]
+    item: FileSpec
+    references: tuple[FileSpec, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class WorkerMessage:
+    """kind: ready | event | progress | output | done | failed | load_failed | died"""
+
+    kind: str
+    job_id: str | None = None
+    input_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    slot: int = -1

@@ -1,0 +1,344 @@
+"""The scheduler: one loop service that admits queued jobs, leases their inputs to workers, records
+what workers report, and finalizes jobs.
+
+It runs in a background thread of the server process and owns the executor. Everything workers
+report in one pass is written in one transaction (events, progress, outputs, input results).
+Recovery: on start it returns every input leased by a previous (dead) scheduler to `pending`;
+completed inputs are never redone, and outputs of an input that is processed again replace the
+partial ones of the interrupted attempt.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobport.blobs.base import BlobStore
+from jobport.config import Settings
+from jobport.domain.ids import new_id
+from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
+from jobport.engine.executor import Executor
+from jobport.engine.locks import SchedulerLock
+from jobport.engine.messages import FileSpec, Task, WorkerMessage
+from jobport.pipelines.registry import Registry
+from jobport.store import jobs as job_store
+from jobport.store.db import transaction, utcnow
+from jobport.store.tables import JobInput, JobOutput, JobProgress
+
+log = structlog.get_logger("jobport.scheduler")
+
+
+@dataclass
+class _Cancel:
+    job_id: str
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _file_spec(row: JobInput) -> FileSpec:
+    data = row.data
+    return FileSpec(
+        input_id=row.id, port_name=row.port_name, file_id=row.file_id, filename=data["filename"],
+        metadata=data.get("metadata") or {}, sha256=data["sha256"], num_bytes=data["num_bytes"],
+        blob_key=data["blob_key"],
+    )
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, registry: Registry,
+                 executor: Executor, lock: SchedulerLock) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.blobs = blobs
+        self.registry = registry
+        self.executor = executor
+        self.lock = lock
+        self.instance_id = new_id("sch")
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_send.setblocking(False)
+        self._commands: queue.Queue[_Cancel] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._references: dict[str, tuple[FileSpec, ...]] = {}
+        self._last_renew = 0.0
+        self._last_status_check = 0.0
+        self.has_lock = False
+        self.ready = threading.Event()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="jobport-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def wake(self) -> None:
+        try:
+            self._wake_send.send(b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def cancel(self, job_id: str, timeout: float = 5.0) -> None:
+        """Stop the job's running inputs now; returns once their workers are killed."""
+        command = _Cancel(job_id)
+        self._commands.put(command)
+        self.wake()
+        if self.has_lock and self._thread is not None and self._thread is not threading.current_thread():
+            command.done.wait(timeout)
+
+    # ---- loop -----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if not self.has_lock:
+                if self.lock.try_acquire():
+                    self.has_lock = True
+                    self._recover()
+                    self.executor.start()
+                    self.ready.set()
+                    log.info("scheduler started", instance=self.instance_id, workers=self.settings.workers)
+                else:
+                    self._stopping.wait(2.0)
+                    continue
+            try:
+                self._tick()
+            except Exception:  # the loop must survive a bad pass (DB hiccup...); it retries next tick
+                log.exception("scheduler pass failed")
+                self._stopping.wait(1.0)
+        if self.has_lock:
+            unfinished = self.executor.stop()
+            with transaction(self.sessions) as session:
+                job_store.release_inputs(session, [t.input_id for t in unfinished])
+            self.lock.release()
+            self.has_lock = False
+
+    def _tick(self) -> None:
+        messages = self.executor.poll(self.settings.scheduler_tick_seconds, [self._wake_recv])
+        try:
+            while self._wake_recv.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        if messages:
+            self._apply(messages)
+        self._run_commands()
+        now = time.monotonic()
+        if now - self._last_status_check > 0.5:
+            self._last_status_check = now
+            self._stop_ended_jobs()
+        if now - self._last_renew > self.settings.lease_seconds / 3:
+            self._last_renew = now
+            self._renew_and_reap()
+        self._dispatch()
+
+    def _recover(self) -> None:
+        if hasattr(self.blobs, "clean_temp"):
+            self.blobs.clean_temp()
+        with transaction(self.sessions) as session:
+            reclaimed = job_store.reclaim_leases(session, not_owner=self.instance_id)
+            for row in reclaimed:
+                job_store.add_event(session, row.job_id, "WARN", "input.recovered",
+                                    f"{row.file_id}: returned to the queue after a scheduler restart",
+                                    {"attempts": row.attempts}, input_id=row.id)
+        if reclaimed:
+            log.warning("recovered leased inputs", count=len(reclaimed))
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            killed = self.executor.kill_job(command.job_id)
+            if killed:
+                with transaction(self.sessions) as session:
+                    job_store.release_inputs(session, [t.input_id for t in killed])
+                    for task in killed:
+                        job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
+                                            f"{task.item.filename}: processing stopped by cancel", input_id=task.input_id)
+            self._references.pop(command.job_id, None)
+            command.done.set()
+
+    def _stop_ended_jobs(self) -> None:
+        running = self.executor.running()
+        job_ids = sorted({t.job_id for t in running.values()})
+        if not job_ids:
+            return
+        with self.sessions() as session:
+            statuses = job_store.job_statuses(session, job_ids)
+        for job_id in job_ids:
+            status = statuses.get(job_id)
+            if status is None or JobStatus(status) in TERMINAL:
+                self._commands.put(_Cancel(job_id))
+        self._run_commands()
+
+    def _renew_and_reap(self) -> None:
+        expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        with transaction(self.sessions) as session:
+            job_store.renew_leases(session, list(self.executor.running()), self.instance_id, expires)
+            reaped = job_store.reclaim_leases(session, expired_before=utcnow())
+            for row in reaped:
+                if row.id in self.executor.running():
+                    continue
+                job_store.add_event(session, row.job_id, "WARN", "input.lease_expired",
+                                    f"{row.file_id}: lease expired; returned to the queue", input_id=row.id)
+
+    # ---- dispatch -------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        free = self.executor.free_slots()
+        if free <= 0:
+            return
+        tasks: list[Task] = []
+        stale_blobs: list[str] = []
+        expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        with transaction(self.sessions) as session:
+            for job in job_store.runnable_jobs(session, limit=100):
+                if free <= 0:
+                    break
+                in_flight = self.executor.count_for_job(job.id)
+                want = min(job.parallelism - in_flight, free)
+                if want <= 0:
+                    continue
+                leased = job_store.lease_inputs(session, job.id, want, self.instance_id, expires)
+                if not leased:
+                    if in_flight == 0:
+                        self._finalize(session, job.id)
+                    continue
+                if job.status in (JobStatus.PENDING, JobStatus.PREEMPTED):
+                    job_store.move_job(session, job.id, JobStatus.ADMITTED, "Admitted by the scheduler")
+                if job.status != JobStatus.RUNNING:
+                    job_store.move_job(session, job.id, JobStatus.RUNNING, "Running", event_type="job.running")
+                again = [row.id for row in leased if row.attempts > 1]
+                if again:
+                    stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
+                references = self._references_for(session, job.id)
+                config = job.parameters.get("worker", {}).get("config", {})
+                for row in leased:
+                    tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
+                                      job.worker_key, config, _file_spec(row), references))
+                free -= len(leased)
+        for key in stale_blobs:
+            self.blobs.delete(key)
+        for task in tasks:
+            self.executor.submit(task)
+
+    def _references_for(self, session: Session, job_id: str) -> tuple[FileSpec, ...]:
+        if job_id not in self._references:
+            self._references[job_id] = tuple(_file_spec(r) for r in job_store.reference_inputs(session, job_id))
+        return self._references[job_id]
+
+    # ---- results --------------------------------------------------------------------------------
+
+    def _apply(self, messages: list[WorkerMessage]) -> None:
+        touched: set[str] = set()
+        with transaction(self.sessions) as session:
+            for message in messages:
+                handler = getattr(self, f"_on_{message.kind}", None)
+                if handler is not None and message.job_id is not None:
+                    handler(session, message)
+                    touched.add(message.job_id)
+            for job_id in touched:
+                self._finalize(session, job_id)
+
+    def _on_event(self, session: Session, m: WorkerMessage) -> None:
+        d = m.data
+        job_store.add_event(session, m.job_id, d["level"], d["event_type"], d["message"], d.get("payload"),
+                            input_id=m.input_id, index=m.slot)
+
+    def _on_progress(self, session: Session, m: WorkerMessage) -> None:
+        d = m.data
+        total = d.get("items_total")
+        done = d.get("items_processed") or 0
+        metrics = {
+            "percent_complete": round(100.0 * done / total, 2) if total else None,
+            "items_processed": done,
+            "items_total": total,
+        }
+        session.add(JobProgress(job_id=m.job_id, input_id=m.input_id, kind="inference", step=d["step"],
+                                message=d["message"], metrics=metrics, payload=d.get("payload"), index=m.slot,
+                                created_at=utcnow()))
+
+    def _on_output(self, session: Session, m: WorkerMessage) -> None:
+        d = m.data
+        filename = d["filename"]
+        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        file_type = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}.get(ext, "application/octet-stream")
+        job_store.add_output(session, JobOutput(
+            id=new_id("out"), job_id=m.job_id, input_id=m.input_id, port_name=d["port_name"], filename=filename,
+            file_type=file_type, blob_key=d["blob_key"], num_bytes=d["num_bytes"], attributes={}, created_at=utcnow()))
+
+    def _on_done(self, session: Session, m: WorkerMessage) -> None:
+        if job_store.finish_input(session, m.input_id, InputStatus.COMPLETED):
+            row = session.query(JobInput).filter_by(id=m.input_id).one()
+            d = m.data
+            job_store.add_event(session, m.job_id, "SUCCESS", "inference.success",
+                                f"{row.file_id}: {d.get('items', 0):,} success in {d.get('seconds', 0)} s",
+                                {"items": d.get("items"), "failed_items": d.get("failed_items"),
+                                 "seconds": d.get("seconds"), **(d.get("summary") or {})},
+                                input_id=m.input_id, index=m.slot)
+
+    def _on_failed(self, session: Session, m: WorkerMessage) -> None:
+        d = m.data
+        if job_store.finish_input(session, m.input_id, InputStatus.FAILED, d["message"]):
+            job_store.add_event(session, m.job_id, "ERROR", "inference.failed", d["message"],
+                                {"error_code": d.get("code")}, input_id=m.input_id, index=m.slot)
+
+    def _on_load_failed(self, session: Session, m: WorkerMessage) -> None:
+        d = m.data
+        job_store.release_inputs(session, [m.input_id])
+        job_store.move_job(session, m.job_id, JobStatus.FAILED, d["message"], level="ERROR",
+                           event_type="job.failed", payload={"error_code": d.get("code")},
+                           values={"error": {"code": d.get("code"), "message": d["message"]}})
+        self._commands.put(_Cancel(m.job_id))
+
+    def _on_died(self, session: Session, m: WorkerMessage) -> None:
+        task: Task = m.data["task"]
+        row = session.query(JobInput).filter_by(id=m.input_id).one_or_none()
+        if row is None or row.status != InputStatus.PROCESSING.value:
+            return
+        pipeline = self.registry.get(task.pipeline_key, task.pipeline_version)
+        max_attempts = pipeline.spec.retry_policy.max_attempts if pipeline else 1
+        reason = f"worker process exited with code {m.data.get('exitcode')}"
+        if row.attempts >= max_attempts:
+            job_store.finish_input(session, row.id, InputStatus.FAILED, f"{reason} on each of {row.attempts} attempts")
+            job_store.add_event(session, m.job_id, "ERROR", "inference.failed",
+                                f"{row.file_id}: {reason} on each of {row.attempts} attempts",
+                                {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
+        else:
+            job_store.release_inputs(session, [row.id])
+            job_store.add_event(session, m.job_id, "WARN", "input.retried",
+                                f"{row.file_id}: {reason}; retrying (attempt {row.attempts} of {max_attempts})",
+                                {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
+
+    def _finalize(self, session: Session, job_id: str) -> None:
+        job = job_store.get_any(session, job_id)
+        if job is None or JobStatus(job.status) not in (JobStatus.ADMITTED, JobStatus.RUNNING):
+            return
+        counts = job_store.input_counts(session, [job_id])[job_id]
+        if counts["pending"] or counts["processing"]:
+            return
+        summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
+        if counts["completed"] == 0 and counts["failed"] > 0:
+            job_store.move_job(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
+                               level="ERROR", event_type="job.failed", payload=summary,
+                               values={"error": {"code": "all_inputs_failed",
+                                                 "message": f"All {counts['failed']} inputs failed; see the job events"}})
+        else:
+            job_store.move_job(session, job_id, JobStatus.COMPLETED,
+                               f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
+                               level="SUCCESS", event_type="job.completed", payload=summary)
+        self._references.pop(job_id, None)

@@ -1,0 +1,229 @@
+"""The pipeline SDK: what a pipeline declares (spec, ports, config model) and how it runs.
+
+A pipeline is a class with a `spec` and a `load(config, references, context) -> Worker` factory.
+The engine calls `load` once per warm worker for a given (pipeline, version, config, references)
+and then `Worker.process(item, sink)` for each tracked input, possibly across many jobs.
+
+Errors:
+- `InputError` from `process` fails that one input (an event names the column or setting); the job
+  goes on with its other inputs.
+- `LoadError` from `load` fails the job: without its model or reference index no input can run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+PortMode = Literal["plain_file_list", "n_shot_file_list"]
+Distribute = Literal["scatter", "replicate"]
+EventLevel = Literal["INFO", "WARN", "ERROR", "SUCCESS", "FAILED"]
+
+
+@dataclass(frozen=True)
+class Port:
+    """An input or output port of a pipeline component (Archetype port definition)."""
+
+    name: str
+    description: str
+    mode: PortMode = "plain_file_list"
+    distribute: Distribute = "scatter"
+    required: bool = True
+    tracked: bool = True
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "mode": self.mode,
+            "distribute": self.distribute,
+            "required": self.required,
+            "tracked": self.tracked,
+        }
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Billing: `units_per_group` units of $0.001 for every `records_per_group` records."""
+
+    records_per_group: int = 1000
+    units_per_group: int = 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an input is retried when its worker process dies (not when the pipeline raises)."""
+
+    max_attempts: int = 3
+
+    def public(self) -> dict[str, Any]:
+        return {"max_attempts": self.max_attempts}
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    key: str
+    version: str
+    name: str
+    description: str
+    config_model: type[BaseModel]
+    inputs: Sequence[Port]
+    outputs: Sequence[Port]
+    pipeline_type: Literal["batch", "training"] = "batch"
+    component: str = "worker"
+    default_parallelism: int = 1
+    pricing: Pricing = field(default_factory=Pricing)
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def input_port(self, name: str) -> Port | None:
+        return next((p for p in self.inputs if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file the worker may read: an input to process or a reference (n-shot) file.
+
+    `open()` streams the bytes from the blob store; `path` is set when the blob store is a local
+    directory (readers such as pyarrow are faster on a path).
+    """
+
+    input_id: str
+    port_name: str
+    file_id: str
+    filename: str
+    metadata: Mapping[str, Any]
+    sha256: str
+    num_bytes: int
+    opener: Callable[[], BinaryIO]
+    path: str | None = None
+
+    @property
+    def stem(self) -> str:
+        name = self.filename
+        return name.rsplit(".", 1)[0] if "." in name else name
+
+    def open(self) -> BinaryIO:
+        return self.opener()
+
+
+class OutputSink(Protocol):
+    """Where a worker sends what it produces while processing one input."""
+
+    def open_output(self, port_name: str, filename: str) -> AbstractContextManager[BinaryIO]:
+        """A writable binary file; on a clean exit it is committed and listed as a job output."""
+
+    def event(
+        self,
+        level: EventLevel,
+        event_type: str,
+        message: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def progress(
+        self,
+        step: str,
+        message: str,
+        items_processed: int,
+        items_total: int | None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+
+@dataclass
+class LoadContext:
+    """What `load` gets besides config and references: a way to emit job events while loading."""
+
+    emit: Callable[[EventLevel, str, str, Mapping[str, Any] | None], None] = (
+        lambda level, event_type, message, payload=None: None
+    )
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What a worker reports after one input: counts shown in events and progress."""
+
+    items: int = 0
+    failed_items: int = 0
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Worker(Protocol):
+    def process(self, item: FileRef, sink: OutputSink) -> ProcessResult: ...
+
+    def close(self) -> None: ...
+
+
+class InputError(Exception):
+    """This input cannot be processed (bad column, non-numeric data, too short...)."""
+
+    def __init__(self, message: str, code: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LoadError(Exception):
+    """The pipeline cannot be loaded with this config and these references: the job fails."""
+
+    def __init__(self, message: str, code: str = "pipeline_load_failed") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CreateProblem:
+    """A problem found at job creation: becomes a 400 naming `field`."""
+
+    field: str
+    message: str
+    suggestion: str = ""
+    code: str = "invalid_parameter"
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the server knows about an uploaded file at create time (from the Files API)."""
+
+    file_id: str
+    num_bytes: int
+    attributes: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+
+
+class Pipeline(Protocol):
+    spec: ClassVar[PipelineSpec]
+
+    def load(
+        self, config: BaseModel, references: Sequence[FileRef], context: LoadContext
+    ) -> Worker: ...
+
+    def check_create(
+        self, config: BaseModel, inputs: Mapping[str, Sequence[FileFacts]]
+    ) -> Iterator[CreateProblem]:
+        """Cheap create-time checks from file attributes (no file reads). Optional."""
+        ...
+
+    def config_warnings(self, config: BaseModel) -> list[str]:
+        """Warnings about the config to record as WARN events when the job is created. Optional."""
+        ...
+
+
+class PipelineBase:
+    """Convenience base: no create-time checks and no config warnings unless overridden."""
+
+    spec: ClassVar[PipelineSpec]
+
+    def check_create(
+        self, config: BaseModel, inputs: Mapping[str, Sequence[FileFacts]]
+    ) -> Iterator[CreateProblem]:
+        return iter(())
+
+    def config_warnings(self, config: BaseModel) -> list[str]:
+        return []

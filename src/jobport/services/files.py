@@ -1,0 +1,160 @@
+"""Files: validating names and types, computing attributes while bytes stream in, and recording
+uploads (the same basename replaces the org's earlier file)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import mimetypes
+import re
+from typing import Any
+
+from jobport.domain.errors import Invalid, NotFound
+from jobport.domain.ids import new_id
+from jobport.services.context import AppContext
+from jobport.store import files as file_store
+from jobport.store.db import as_utc, transaction, utcnow
+from jobport.store.tables import File
+
+ACCEPTED_TYPES = ("text/csv", "text/plain", "application/json", "image/jpeg", "image/png", "video/mp4")
+_BY_EXTENSION = {".csv": "text/csv", ".json": "text/plain", ".jsonl": "text/plain", ".txt": "text/plain",
+                 ".text": "text/plain", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+                 ".mp4": "video/mp4"}
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_file_id(filename: str | None) -> str:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or name in {".", ".."} or len(name) > 255 or _BAD_NAME.search(name):
+        raise Invalid(
+            f"invalid file name {filename!r}",
+            code="invalid_file_name",
+            field="file",
+            suggestion="Send the file as a multipart part named 'file' with a plain basename of at most 255 characters.",
+        )
+    return name
+
+
+def resolve_file_type(filename: str, declared: str | None) -> str:
+    declared = (declared or "").split(";", 1)[0].strip().lower()
+    if declared in ACCEPTED_TYPES:
+        return declared
+    if declared and declared not in ("application/octet-stream", "multipart/form-data"):
+        raise Invalid(
+            f"file type {declared!r} is not accepted",
+            code="invalid_file_type",
+            field="file",
+            suggestion=f"Upload one of {', '.join(ACCEPTED_TYPES)} (send JSONL as text/plain).",
+        )
+    ext = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+    guessed = _BY_EXTENSION.get(ext) or mimetypes.guess_type(filename)[0]
+    if guessed in ACCEPTED_TYPES:
+        return guessed
+    raise Invalid(
+        f"cannot tell the type of {filename!r}",
+        code="invalid_file_type",
+        field="file",
+        suggestion=f"Give the part a content type among {', '.join(ACCEPTED_TYPES)} or use a known extension.",
+    )
+
+
+class UploadStats:
+    """Size, SHA-256 and CSV line/header facts of a stream, computed chunk by chunk."""
+
+    def __init__(self, is_csv: bool) -> None:
+        self.is_csv = is_csv
+        self.num_bytes = 0
+        self._sha = hashlib.sha256()
+        self._newlines = 0
+        self._head = bytearray()
+        self._last = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.num_bytes += len(chunk)
+        self._sha.update(chunk)
+        if self.is_csv:
+            self._newlines += chunk.count(b"\n")
+            if len(self._head) < 65536 and b"\n" not in self._head:
+                self._head.extend(chunk[:65536])
+            self._last = chunk[-1:]
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def attributes(self) -> dict[str, Any]:
+        if not self.is_csv or self.num_bytes == 0:
+            return {}
+        lines = self._newlines + (0 if self._last == b"\n" else 1)
+        first = bytes(self._head).split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+        headers = next(csv.reader(io.StringIO(first)), [])
+        return {"num_rows": max(lines - 1, 0), "num_columns": len(headers), "column_headers": headers}
+
+
+def record_upload(ctx: AppContext, org_id: str, file_id: str, uid: str, file_type: str, stats: UploadStats) -> File:
+    """Point the org's `file_id` at the blob just written under `uid`; drop the replaced blob
+    unless a job still reads it."""
+    now = utcnow()
+    replaced_key = None
+    with transaction(ctx.sessions) as session:
+        row = file_store.get(session, org_id, file_id)
+        if row is None:
+            row = File(uid=uid, org_id=org_id, file_id=file_id, created_at=now)
+            session.add(row)
+        elif not file_store.is_referenced(session, row.uid):
+            replaced_key = row.blob_key
+        row.uid = uid
+        row.num_bytes = stats.num_bytes
+        row.sha256 = stats.sha256
+        row.file_type = file_type
+        row.blob_key = file_store.blob_key(org_id, uid)
+        row.attributes = stats.attributes()
+        row.updated_at = now
+    if replaced_key:
+        ctx.blobs.delete(replaced_key)
+    return row
+
+
+def new_file_uid() -> str:
+    return new_id("fil")
+
+
+def get(ctx: AppContext, org_id: str, file_id: str) -> File:
+    with ctx.sessions() as session:
+        row = file_store.get(session, org_id, file_id)
+    if row is None:
+        raise NotFound(f"file {file_id!r} not found", suggestion="List your files with GET /v0.5/files/metadata.")
+    return row
+
+
+def delete(ctx: AppContext, org_id: str, file_id: str) -> File:
+    with transaction(ctx.sessions) as session:
+        row = file_store.get(session, org_id, file_id)
+        if row is None:
+            raise NotFound(f"file {file_id!r} not found", suggestion="List your files with GET /v0.5/files/metadata.")
+        referenced = file_store.is_referenced(session, row.uid)
+        session.delete(row)
+    if not referenced:
+        ctx.blobs.delete(row.blob_key)
+    return row
+
+
+def metadata(row: File) -> dict[str, Any]:
+    return {
+        "file_id": row.file_id,
+        "file_uid": row.uid,
+        "is_valid": True,
+        "file_type": row.file_type,
+        "num_bytes": row.num_bytes,
+        "file_status": "FILE_STATUS_INGESTED",
+        "file_attributes": row.attributes,
+        "ingested": True,
+        "file_index": None,
+        "file_tags": [],
+        "sha256": row.sha256,
+        "created_at": as_utc(row.created_at).isoformat().replace("+00:00", "Z"),
+        "updated_at": as_utc(row.updated_at).isoformat().replace("+00:00", "Z"),
+    }

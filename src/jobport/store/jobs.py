@@ -1,0 +1,360 @@
+"""Jobs with their inputs, outputs, events and progress entries, and the one function through
+which every job status change goes (`move_job`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from jobport.domain.statuses import ALLOWED_SOURCES, QUEUED, InputStatus, JobStatus
+from jobport.store.db import utcnow
+from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
+
+_TIMESTAMP_FOR = {
+    JobStatus.RUNNING: "started_at",
+    JobStatus.COMPLETED: "completed_at",
+    JobStatus.FAILED: "failed_at",
+    JobStatus.EXPIRED: "failed_at",
+    JobStatus.CANCELLED: "cancelled_at",
+}
+
+
+def get(session: Session, org_id: str, job_id: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.id == job_id, Job.org_id == org_id))
+
+
+def get_any(session: Session, job_id: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.id == job_id))
+
+
+def get_by_idempotency_key(session: Session, org_id: str, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.org_id == org_id, Job.idempotency_key == key))
+
+
+def add_event(
+    session: Session,
+    job_id: str,
+    level: str,
+    event_type: str,
+    message: str,
+    payload: Mapping[str, Any] | None = None,
+    input_id: str | None = None,
+    index: int | None = None,
+) -> None:
+    session.add(
+        JobEvent(
+            job_id=job_id,
+            input_id=input_id,
+            level=level,
+            event_type=event_type,
+            message=message,
+            payload=dict(payload) if payload is not None else None,
+            index=index,
+            created_at=utcnow(),
+        )
+    )
+
+
+def move_job(
+    session: Session,
+    job_id: str,
+    target: JobStatus,
+    reason: str,
+    *,
+    level: str = "INFO",
+    event_type: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Apply one status move with a guarded UPDATE; record it as an event. False if not allowed
+    from the job's current status (someone else moved it first)."""
+    now = utcnow()
+    fields: dict[str, Any] = {"status": target.value, "updated_at": now, **(values or {})}
+    stamp = _TIMESTAMP_FOR.get(target)
+    if stamp == "started_at":
+        fields[stamp] = func.coalesce(Job.started_at, now)
+    elif stamp:
+        fields[stamp] = now
+    sources = [s.value for s in ALLOWED_SOURCES[target]]
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_(sources)).values(**fields).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    add_event(session, job_id, level, event_type or f"job.{target.value.lower()}", reason, payload)
+    return True
+
+
+def queue_stats(session: Session, job: Job) -> tuple[int, int]:
+    """Position of `job` among queued jobs of its pipeline type (1-based) and the queue's depth.
+    Both are index range counts over queued jobs only (ix_jobs_queue)."""
+    queued = [s.value for s in QUEUED]
+    ahead = case(
+        (
+            or_(
+                Job.priority > job.priority,
+                and_(Job.priority == job.priority, Job.created_at < job.created_at),
+                and_(Job.priority == job.priority, Job.created_at == job.created_at, Job.seq < job.seq),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    depth, position = session.execute(
+        select(func.count(), func.coalesce(func.sum(ahead), 0)).where(
+            Job.status.in_(queued), Job.pipeline_type == job.pipeline_type
+        )
+    ).one()
+    return int(position) + 1, int(depth)
+
+
+def queue_depths(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Job.pipeline_type, func.count()).where(Job.status.in_([s.value for s in QUEUED])).group_by(Job.pipeline_type)
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def input_counts(session: Session, job_ids: Sequence[str], port_name: str | None = None) -> dict[str, dict[str, int]]:
+    counts = {jid: {"pending": 0, "processing": 0, "completed": 0, "failed": 0} for jid in job_ids}
+    if not job_ids:
+        return counts
+    query = (
+        select(JobInput.job_id, JobInput.status, func.count())
+        .where(JobInput.job_id.in_(job_ids), JobInput.tracked.is_(True))
+        .group_by(JobInput.job_id, JobInput.status)
+    )
+    if port_name:
+        query = query.where(JobInput.port_name == port_name)
+    for job_id, status, n in session.execute(query):
+        if status in counts[job_id]:
+            counts[job_id][status] = int(n)
+    return counts
+
+
+def list_jobs(
+    session: Session,
+    org_id: str,
+    *,
+    pipeline_type: str | None,
+    statuses: Sequence[str] | None,
+    text: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Job], int]:
+    query = select(Job).where(Job.org_id == org_id)
+    if pipeline_type:
+        query = query.where(Job.pipeline_type == pipeline_type)
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
+    if text:
+        like = f"%{text.lower()}%"
+        query = query.where(
+            or_(func.lower(Job.name).like(like), func.lower(Job.pipeline_key).like(like), Job.id == text)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(Job.created_at.desc(), Job.seq.desc()).offset(offset).limit(limit)))
+    return rows, int(total)
+
+
+def _paged(session: Session, query, order, offset: int, limit: int):
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(*order).offset(offset).limit(limit)))
+    return rows, int(total)
+
+
+def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: Sequence[str] | None, offset: int, limit: int):
+    query = select(JobInput).where(JobInput.job_id == job_id)
+    if port_name:
+        query = query.where(JobInput.port_name == port_name)
+    if statuses:
+        query = query.where(JobInput.status.in_(statuses))
+    return _paged(session, query, [JobInput.seq], offset, limit)
+
+
+def reference_inputs(session: Session, job_id: str) -> list[JobInput]:
+    return list(session.scalars(select(JobInput).where(JobInput.job_id == job_id, JobInput.tracked.is_(False)).order_by(JobInput.seq)))
+
+
+def get_input(session: Session, job_id: str, input_id: str) -> JobInput | None:
+    return session.scalar(select(JobInput).where(JobInput.job_id == job_id, JobInput.id == input_id))
+
+
+def list_outputs(session: Session, job_id: str, port_name: str | None, input_id: str | None, offset: int, limit: int):
+    query = select(JobOutput).where(JobOutput.job_id == job_id)
+    if port_name:
+        query = query.where(JobOutput.port_name == port_name)
+    if input_id:
+        query = query.where(JobOutput.input_id == input_id)
+    return _paged(session, query, [JobOutput.seq], offset, limit)
+
+
+def list_events(session: Session, job_id: str, level: str | None, event_type: str | None, input_id: str | None, offset: int, limit: int):
+    query = select(JobEvent).where(JobEvent.job_id == job_id)
+    if level:
+        query = query.where(JobEvent.level == level)
+    if event_type:
+        query = query.where(JobEvent.event_type == event_type)
+    if input_id:
+        query = query.where(JobEvent.input_id == input_id)
+    return _paged(session, query, [JobEvent.id], offset, limit)
+
+
+def list_progress(session: Session, job_id: str, kind: str | None, input_id: str | None, offset: int, limit: int):
+    query = select(JobProgress).where(JobProgress.job_id == job_id)
+    if kind:
+        query = query.where(JobProgress.kind == kind)
+    if input_id:
+        query = query.where(JobProgress.input_id == input_id)
+    return _paged(session, query, [JobProgress.id], offset, limit)
+
+
+def latest_progress(session: Session, input_ids: Sequence[str]) -> dict[str, JobProgress]:
+    if not input_ids:
+        return {}
+    newest = (
+        select(JobProgress.input_id, func.max(JobProgress.id).label("mid"))
+        .where(JobProgress.input_id.in_(input_ids))
+        .group_by(JobProgress.input_id)
+        .subquery()
+    )
+    rows = session.scalars(select(JobProgress).join(newest, JobProgress.id == newest.c.mid))
+    return {row.input_id: row for row in rows}
+
+
+def output_blob_keys(session: Session, job_id: str, input_ids: Iterable[str] | None = None) -> list[str]:
+    query = select(JobOutput.blob_key).where(JobOutput.job_id == job_id)
+    if input_ids is not None:
+        query = query.where(JobOutput.input_id.in_(list(input_ids)))
+    return list(session.scalars(query))
+
+
+def delete_outputs_of_inputs(session: Session, job_id: str, input_ids: Sequence[str]) -> list[str]:
+    keys = output_blob_keys(session, job_id, input_ids)
+    session.execute(delete(JobOutput).where(JobOutput.job_id == job_id, JobOutput.input_id.in_(list(input_ids))))
+    return keys
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    for table in (JobEvent, JobProgress, JobOutput, JobInput):
+        session.execute(delete(table).where(table.job_id == job_id))
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
+# ---- scheduler queries -------------------------------------------------------------------------
+
+def runnable_jobs(session: Session, limit: int) -> list[Job]:
+    """Jobs that may get inputs dispatched, in queue order: priority desc, then age."""
+    statuses = [JobStatus.PENDING.value, JobStatus.PREEMPTED.value, JobStatus.ADMITTED.value, JobStatus.RUNNING.value]
+    return list(
+        session.scalars(
+            select(Job).where(Job.status.in_(statuses)).order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
+        )
+    )
+
+
+def lease_inputs(session: Session, job_id: str, count: int, owner: str, expires_at: datetime) -> list[JobInput]:
+    candidates = list(
+        session.scalars(
+            select(JobInput)
+            .where(JobInput.job_id == job_id, JobInput.status == InputStatus.PENDING.value, JobInput.tracked.is_(True))
+            .order_by(JobInput.seq)
+            .limit(count)
+        )
+    )
+    leased = []
+    now = utcnow()
+    for row in candidates:
+        result = session.execute(
+            update(JobInput)
+            .where(JobInput.id == row.id, JobInput.status == InputStatus.PENDING.value)
+            .values(
+                status=InputStatus.PROCESSING.value,
+                lease_owner=owner,
+                lease_expires_at=expires_at,
+                attempts=JobInput.attempts + 1,
+                started_at=now,
+                error_message=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            session.refresh(row)
+            leased.append(row)
+    return leased
+
+
+def renew_leases(session: Session, input_ids: Sequence[str], owner: str, expires_at: datetime) -> None:
+    if input_ids:
+        session.execute(
+            update(JobInput)
+            .where(JobInput.id.in_(list(input_ids)), JobInput.lease_owner == owner, JobInput.status == InputStatus.PROCESSING.value)
+            .values(lease_expires_at=expires_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release_inputs(session: Session, input_ids: Sequence[str]) -> None:
+    if input_ids:
+        session.execute(
+            update(JobInput)
+            .where(JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)
+            .values(status=InputStatus.PENDING.value, lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def reclaim_leases(session: Session, *, not_owner: str | None = None, expired_before: datetime | None = None) -> list[JobInput]:
+    """Return leased inputs of dead schedulers (or expired leases) to `pending`."""
+    query = select(JobInput).where(JobInput.status == InputStatus.PROCESSING.value)
+    conditions = []
+    if not_owner is not None:
+        conditions.append(or_(JobInput.lease_owner.is_(None), JobInput.lease_owner != not_owner))
+    if expired_before is not None:
+        conditions.append(JobInput.lease_expires_at < expired_before)
+    if conditions:
+        query = query.where(or_(*conditions))
+    rows = list(session.scalars(query))
+    release_inputs(session, [r.id for r in rows])
+    return rows
+
+
+def finish_input(session: Session, input_id: str, status: InputStatus, error_message: str | None = None) -> bool:
+    result = session.execute(
+        update(JobInput)
+        .where(JobInput.id == input_id, JobInput.status == InputStatus.PROCESSING.value)
+        .values(status=status.value, completed_at=utcnow(), lease_owner=None, lease_expires_at=None, error_message=error_message)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
+    if not job_ids:
+        return {}
+    return dict(session.execute(select(Job.id, Job.status).where(Job.id.in_(list(job_ids)))).all())
+
+
+def add_output(session: Session, row: JobOutput) -> None:
+    existing = session.scalar(select(JobOutput).where(JobOutput.job_id == row.job_id, JobOutput.blob_key == row.blob_key))
+    if existing is not None:
+        existing.num_bytes = row.num_bytes
+        existing.attributes = row.attributes
+        existing.created_at = row.created_at
+    else:
+        session.add(row)
+
+
+def release_failed(session: Session, input_ids: Sequence[str]) -> None:
+    """Failed inputs go back to `pending` (retry of a job); completed ones are kept."""
+    if input_ids:
+        session.execute(
+            update(JobInput)
+            .where(JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.FAILED.value)
+            .values(status=InputStatus.PENDING.value, error_message=None, completed_at=None, attempts=0)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,188 @@
+"""SQLAlchemy table definitions. Every row that belongs to a customer carries `org_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("org_id", "file_id", name="uq_files_org_file_id"),
+        Index("ix_files_org_updated", "org_id", "updated_at", "uid"),
+    )
+    uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(String(512))
+    num_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_type: Mapped[str] = mapped_column(String(200))
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    attributes: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PipelineRow(Base):
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("pipeline_key", "pipeline_version", name="uq_pipelines_key_version"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pipeline_key: Mapped[str] = mapped_column(String(200))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    pipeline_type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    visibility: Mapped[str] = mapped_column(String(20))
+    component_id: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_queue", "status", "priority", "created_at"),
+        Index("ix_jobs_org_created", "org_id", "created_at"),
+        UniqueConstraint("org_id", "idempotency_key", name="uq_jobs_org_idempotency"),
+    )
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(500))
+    pipeline_id: Mapped[str] = mapped_column(String(64))
+    pipeline_type: Mapped[str] = mapped_column(String(20))
+    pipeline_key: Mapped[str] = mapped_column(String(200))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    parameters: Mapped[dict[str, Any]]
+    parallelism: Mapped[int] = mapped_column(Integer, default=1)
+    worker_key: Mapped[str] = mapped_column(String(64))
+    job_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    tags: Mapped[list[Any]]
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    preemption_count: Mapped[int] = mapped_column(Integer, default=0)
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    queue_depth: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class JobInput(Base):
+    __tablename__ = "job_inputs"
+    __table_args__ = (Index("ix_inputs_job_status", "job_id", "status", "seq"),)
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    port_name: Mapped[str] = mapped_column(String(200))
+    file_id: Mapped[str] = mapped_column(String(512))
+    file_uid: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    tracked: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class JobOutput(Base):
+    __tablename__ = "job_outputs"
+    __table_args__ = (
+        UniqueConstraint("job_id", "blob_key", name="uq_outputs_job_blob"),
+        Index("ix_outputs_job", "job_id", "seq"),
+    )
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    input_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    port_name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(512))
+    file_type: Mapped[str] = mapped_column(String(200))
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    num_bytes: Mapped[int] = mapped_column(BigInteger)
+    attributes: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_events_job", "job_id", "id"),)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    input_id: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(10))
+    event_type: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    index: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class JobProgress(Base):
+    __tablename__ = "job_progress"
+    __table_args__ = (Index("ix_progress_job", "job_id", "id"),)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    input_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(50))
+    step: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    index: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -1,0 +1,93 @@
+"""Shared fixtures: a migrated app per database backend (SQLite always; PostgreSQL when
+JOBPORT_TEST_DATABASE_URL is set, as CI does), and API clients of fresh orgs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jobport.api.app import create_app
+from jobport.config import Settings
+from jobport.services import auth
+
+PG_URL = os.environ.get("JOBPORT_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("JOBPORT_TEST_DATABASE_URL is not set (CI sets it)")
+    import psycopg
+
+    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"jobport_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    root, _, _ = base.rpartition("/")
+    try:
+        yield f"{root}/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Api:
+    """A TestClient bound to one org's API key."""
+
+    client: TestClient
+    key: str
+    org_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def request(self, method: str, url: str, **kwargs):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kw):
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw):
+        return self.request("POST", url, **kw)
+
+    def delete(self, url: str, **kw):
+        return self.request("DELETE", url, **kw)
+
+
+@dataclass
+class Server:
+    client: TestClient
+    backend: str
+
+    @property
+    def ctx(self):
+        return self.client.app.state.ctx
+
+    def new_org(self) -> Api:
+        org_id, key = auth.create_key(self.ctx, f"org-{uuid.uuid4().hex[:8]}")
+        return Api(self.client, key, org_id)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request, tmp_path_factory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp(f"home-{request.param}")
+    database_url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    settings = Settings(home=home, database_url=database_url, admin_key="test-admin-key", workers=2,
+                        max_upload_bytes=2 * 1024 * 1024)
+    with TestClient(create_app(settings)) as client:
+        yield Server(client, request.param)
+
+
+@pytest.fixture
+def api(server: Server) -> Api:
+    return server.new_org()
