@@ -358,3 +358,9 @@ def release_failed(session: Session, input_ids: Sequence[str]) -> None:
             .values(status=InputStatus.PENDING.value, error_message=None, completed_at=None, attempts=0)
             .execution_options(synchronize_session=False)
         )
+
+
+def input_file_ids(session: Session, input_ids: Sequence[str]) -> dict[str, str]:
+    if not input_ids:
+        return {}
+    return dict(session.execute(select(JobInput.id, JobInput.file_id).where(JobInput.id.in_(set(input_ids)))).all())

@@ -146,7 +146,7 @@ def list_outputs(
     job = job_service.get_job(ctx, org.id, job_id)
     with ctx.sessions() as session:
         rows, total = job_store.list_outputs(session, job.id, port_name, input_id, page.offset, page.limit)
-        input_files = {r.input_id: r.file_id for r in job_store.list_inputs(session, job.id, None, None, 0, 1_000_000)[0]}
+        input_files = job_store.input_file_ids(session, [r.input_id for r in rows if r.input_id])
     url = base_url(request, ctx)
     return {"total": total, "offset": page.offset, "limit": page.limit,
             "outputs": [render.output_public(r, input_files.get(r.input_id), ctx.signer, url) for r in rows]}

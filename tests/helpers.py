@@ -1,0 +1,74 @@
+"""Test data and polling helpers: synthetic machine-state CSVs (generated, never downloaded) and
+waiting for jobs to reach a status."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def machine_csv(state: str, rows: int, seed: int = 0, start: int = 0, columns=("a", "b", "c")) -> bytes:
+    """A CSV of `rows` samples of one machine state: 'idle' (low level, little vibration),
+    'run' (high level, strong 1/8-rate oscillation) or 'fault' (mid level, fast jitter)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + rows)
+    chans = []
+    for i, _ in enumerate(columns):
+        if state == "idle":
+            x = 0.1 * rng.standard_normal(rows) + 0.2 * i
+        elif state == "run":
+            x = 3.0 + 1.5 * np.sin(2 * np.pi * t / 8 + i) + 0.2 * rng.standard_normal(rows)
+        else:
+            x = 1.5 + 0.8 * np.sign(np.sin(2 * np.pi * t / 3 + i)) + 0.3 * rng.standard_normal(rows)
+        chans.append(x)
+    lines = ["timestamp," + ",".join(columns)]
+    for j in range(rows):
+        lines.append(f"{t[j]}," + ",".join(f"{c[j]:.4f}" for c in chans))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def upload(api, name: str, content: bytes, content_type: str = "text/csv") -> dict:
+    r = api.post("/v0.5/files", files={"file": (name, content, content_type)})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def machine_job_body(inference: list[str], shots: dict[str, str], name: str = "test-job", **config) -> dict:
+    reader = {"data_columns": ["a", "b", "c"], "timestamp_column": "timestamp", "window_size": 16, "step_size": 4}
+    reader.update(config.pop("reader_config", {}))
+    return {
+        "name": name,
+        "pipeline_type": "batch",
+        "pipeline_key": "machine-state-classification",
+        "inputs": {
+            "worker.inference": [{"file_id": f} for f in inference],
+            "worker.n_shots": [{"file_id": f, "metadata": {"class": c}} for f, c in shots.items()],
+        },
+        "parameters": {"worker": {"parallelism": config.pop("parallelism", 1),
+                                  "config": {"reader_config": reader, **config}}},
+    }
+
+
+def wait_for(api, job_id: str, statuses=TERMINAL, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/v0.5/batch/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+        time.sleep(0.05)
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
