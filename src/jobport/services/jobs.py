@@ -257,9 +257,10 @@ def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
             raise Conflict(
                 f"job {job_id} is {job.status} and can no longer be cancelled",
                 code="invalid_state", suggestion="Only PENDING, RUNNING or PREEMPTED jobs can be cancelled.")
+        session.refresh(job)
     if ctx.scheduler is not None:
         ctx.scheduler.cancel(job_id)
-    return get_job(ctx, org_id, job_id)
+    return job
 
 
 def retry_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
@@ -279,10 +280,11 @@ def retry_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
         failed = [i.id for i in job_store.list_inputs(session, job.id, None, [InputStatus.FAILED.value], 0, 1_000_000)[0]]
         stale_keys = job_store.delete_outputs_of_inputs(session, job.id, failed) if failed else []
         job_store.release_failed(session, failed)
+        session.refresh(job)  # the job as this retry left it (the scheduler may move it on at once)
     for key in stale_keys:
         ctx.blobs.delete(key)
     ctx.wake_scheduler()
-    return get_job(ctx, org_id, job_id)
+    return job
 
 
 def delete_job(ctx: AppContext, org_id: str, job_id: str) -> str:

@@ -24,14 +24,7 @@ OmegaAlias = Literal[
 ]
 OMEGA_ALIASES: frozenset[str] = frozenset(get_args(OmegaAlias))
 
-ModelType = Literal[
-    "minirocket_summary",
-    "omega_1_4_base",
-    "omega_1_4",
-    "omega_1_3_surface",
-    "omega_1_3_power_drive",
-    "omega_1_3_slb",
-]
+ModelType = Literal["minirocket_summary", OmegaAlias]
 
 
 class ReaderConfig(BaseModel):
@@ -114,7 +107,3 @@ class MachineStateConfig(BaseModel):
     @property
     def is_alias(self) -> bool:
         return self.model_type in OMEGA_ALIASES
-
-    @property
-    def encoder_name(self) -> str:
-        return REAL_ENCODER

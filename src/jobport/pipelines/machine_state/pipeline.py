@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from jobport.pipelines.machine_state.config import OMEGA_ALIASES, REAL_ENCODER, MachineStateConfig
+from jobport.pipelines.machine_state.config import REAL_ENCODER, MachineStateConfig
 from jobport.pipelines.machine_state.encoder import Encoder
 from jobport.pipelines.machine_state.reader import (
     Source,
@@ -234,13 +234,7 @@ class MachineStatePipeline(PipelineBase):
     def load(
         self, config: MachineStateConfig, references: Sequence[FileRef], context: LoadContext
     ) -> MachineStateWorker:
-        if config.model_type in OMEGA_ALIASES:
-            context.emit(
-                "WARN",
-                "config.model_alias",
-                alias_warning(config.model_type),
-                {"model_type": config.model_type, "encoder": REAL_ENCODER},
-            )
+        # The omega_* alias warning is recorded once, at job creation (config_warnings).
         shots = [
             (ref.filename, ref.path or ref.opener, ref.metadata.get("class"))
             for ref in references
@@ -305,7 +299,7 @@ class MachineStatePipeline(PipelineBase):
             )
 
     def config_warnings(self, config: MachineStateConfig) -> list[str]:
-        return [alias_warning(config.model_type)] if config.model_type in OMEGA_ALIASES else []
+        return [alias_warning(config.model_type)] if config.is_alias else []
 
 
 def _read_shots(config: MachineStateConfig, shots: Sequence[Shot]) -> tuple[list[WindowedSeries], list[str]]:
@@ -317,6 +311,8 @@ def _read_shots(config: MachineStateConfig, shots: Sequence[Shot]) -> tuple[list
             series.append(read_windows(source() if callable(source) else source, config.reader_config, name))
         except InputError as exc:
             raise LoadError(f"n-shot file {exc.message}", code="invalid_n_shot_file") from None
+        except OSError as exc:
+            raise LoadError(f"n-shot file {name} could not be read: {exc}", code="invalid_n_shot_file") from exc
         labels.append(str(label))
     return series, labels
 

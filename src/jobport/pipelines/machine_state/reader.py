@@ -90,11 +90,18 @@ def read_windows(source: Source, config: ReaderConfig, name: str = "input") -> W
         if arr.null_count:
             first = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
             raise InputError(
-                f"{name}: column '{col}' has {arr.null_count} empty value(s) (first at data row "
-                f"{first + 1}); data_columns must be numeric in every row.",
+                f"{name}: column '{col}' has {arr.null_count} empty or NA value(s) (first at data "
+                f"row {first + 1}); data_columns must be numeric in every row.",
                 code="missing_values",
             )
-        columns.append(arr.to_numpy().astype(np.float32))
+        values = arr.to_numpy().astype(np.float32)
+        if not np.isfinite(values).all():
+            first = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise InputError(
+                f"{name}: column '{col}' has an infinite or out-of-range value at data row {first + 1}.",
+                code="non_finite_value",
+            )
+        columns.append(values)
     values = np.stack(columns, axis=1)
     timestamps = table.column(config.timestamp_column).combine_chunks().fill_null("")
     return WindowedSeries(values, timestamps, config.window_size, config.step_size)
