@@ -3,14 +3,17 @@ inputs, events, progress, idempotency, listing, delete and org isolation."""
 
 import csv
 import io
+import uuid
 
 import httpx
 from helpers import machine_csv, machine_job_body, upload, wait_for
 
 
-def _setup_files(api):
-    upload(api, "idle_shots.csv", machine_csv("idle", 200, seed=1))
-    upload(api, "run_shots.csv", machine_csv("run", 200, seed=2))
+def _setup_files(api, seed=None):
+    # distinct shot bytes per call, so each test builds its own warm index
+    seed = seed if seed is not None else int(uuid.uuid4().int % 100000)
+    upload(api, "idle_shots.csv", machine_csv("idle", 200, seed=seed))
+    upload(api, "run_shots.csv", machine_csv("run", 200, seed=seed + 1))
     upload(api, "line.csv", machine_csv("idle", 100, seed=3) + machine_csv("run", 100, seed=4, start=100).split(b"\n", 1)[1])
     return machine_job_body(["line.csv"], {"idle_shots.csv": "idle", "run_shots.csv": "run"})
 
@@ -186,3 +189,36 @@ def test_tampered_or_expired_links_are_refused(server, api):
     url = httpx.URL(ref)
     expired = url.copy_set_param("expires", "1000")
     assert api.client.get(str(expired)).status_code == 403
+
+
+def test_warm_worker_reuses_the_nshot_index_across_jobs(api):
+    body = _setup_files(api)
+    first = api.post("/v0.5/batch/jobs", json=body).json()
+    wait_for(api, first["id"])
+    first_types = [e["event_type"] for e in api.get(f"/v0.5/batch/jobs/{first['id']}/events", params={"limit": 100}).json()["events"]]
+    second = api.post("/v0.5/batch/jobs", json={**body, "name": "again"}).json()
+    assert wait_for(api, second["id"])["status"] == "COMPLETED"
+    second_types = [e["event_type"] for e in api.get(f"/v0.5/batch/jobs/{second['id']}/events", params={"limit": 100}).json()["events"]]
+    assert "worker.loaded" in first_types
+    assert "worker.loaded" not in second_types and "index.built" not in second_types
+
+
+def test_partial_outputs_are_listed_while_the_input_runs(api):
+    upload(api, "idle_shots.csv", machine_csv("idle", 200, seed=1))
+    upload(api, "run_shots.csv", machine_csv("run", 200, seed=2))
+    upload(api, "long.csv", machine_csv("run", 20000, seed=5))
+    body = machine_job_body(["long.csv"], {"idle_shots.csv": "idle", "run_shots.csv": "run"},
+                            reader_config={"step_size": 1}, flush_every_n_iteration=2, batch_size=32)
+    job = api.post("/v0.5/batch/jobs", json=body).json()
+
+    def partial():
+        j = api.get(f"/v0.5/batch/jobs/{job['id']}").json()
+        outs = api.get(f"/v0.5/batch/jobs/{job['id']}/outputs").json()
+        return (j, outs) if j["status"] == "RUNNING" and outs["total"] >= 1 else None
+
+    from helpers import wait_until
+    running, outs = wait_until(partial, timeout=60, interval=0.02)
+    text = api.client.get(outs["outputs"][0]["data"]["ref"]).text
+    assert text.splitlines()[0] == "timestamp,Prediction"
+    assert len(text.splitlines()) == 1 + 2 * 32  # one part = flush_every_n_iteration batches
+    api.post(f"/v0.5/batch/jobs/{job['id']}/cancel")

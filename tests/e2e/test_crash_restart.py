@@ -110,3 +110,23 @@ def _download(url: str) -> str:
     r = httpx.get(url, timeout=30)
     r.raise_for_status()
     return r.text
+
+
+def test_sigterm_exits_cleanly_and_the_job_resumes(live_server):
+    http = live_server.client()
+    for name, state, seed in [("idle.csv", "idle", 1), ("run.csv", "run", 2), ("long.csv", "run", 3)]:
+        rows = 20000 if name == "long.csv" else 300
+        http.post("/v0.5/files", files={"file": (name, machine_csv(state, rows, seed=seed), "text/csv")}).raise_for_status()
+    body = machine_job_body(["long.csv"], {"idle.csv": "idle", "run.csv": "run"}, reader_config={"step_size": 1})
+    job_id = http.post("/v0.5/batch/jobs", json=body).json()["id"]
+    counts = f"/v0.5/batch/jobs/{job_id}/inputs/progress/counts"
+    _wait(lambda: http.get(counts).json()["processing"] == 1, 60, "input processing")
+
+    started = time.monotonic()
+    assert live_server.stop() == 0
+    assert time.monotonic() - started < 15
+    assert not _processes_with_home(live_server.home)
+
+    live_server.start()
+    http = live_server.client()
+    _wait(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] == "COMPLETED", 240, "job completion")

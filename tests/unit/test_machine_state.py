@@ -121,7 +121,8 @@ def worker(data) -> Worker:
 
 def test_config_defaults_follow_the_vendor():
     cfg = MachineStateConfig.model_validate({"reader_config": {"data_columns": ["a"], "timestamp_column": "t"}})
-    assert cfg.model_type == "omega_1_4_base"
+    # jobport's own encoder by default (no alias warning on every job); vendor names stay accepted
+    assert cfg.model_type == "minirocket_summary" and not cfg.is_alias
     assert (cfg.batch_size, cfg.flush_every_n_iteration) == (32, 150)
     assert (cfg.reader_config.window_size, cfg.reader_config.step_size) == (32, 1)
     cc = cfg.classifier_config

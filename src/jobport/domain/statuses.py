@@ -37,6 +37,7 @@ ACTIVE = frozenset({JobStatus.ADMITTED, JobStatus.RUNNING})
 
 # target status -> statuses it may be entered from
 ALLOWED_SOURCES: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PARKED: frozenset(),  # only entered at creation
     JobStatus.PENDING: frozenset({JobStatus.PARKED, JobStatus.SUSPENDED, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.ADMITTED: frozenset({JobStatus.PENDING, JobStatus.PREEMPTED}),
     JobStatus.RUNNING: frozenset({JobStatus.ADMITTED}),

@@ -83,7 +83,7 @@ class MachineStateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_type: ModelType = Field(
-        "omega_1_4_base",
+        REAL_ENCODER,
         description=(
             f"Window encoder. `{REAL_ENCODER}` is jobport's encoder (MiniRocket-style convolution "
             "features plus per-channel summary statistics); the vendor names omega_* are accepted "
