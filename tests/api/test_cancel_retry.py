@@ -6,7 +6,7 @@ import time
 from helpers import machine_csv, machine_job_body, upload, wait_for, wait_until
 
 
-def _long_job(api, inputs=2, rows=30000):
+def _long_job(api, inputs=2, rows=60000):
     upload(api, "idle.csv", machine_csv("idle", 200, seed=1))
     upload(api, "run.csv", machine_csv("run", 200, seed=2))
     names = []
@@ -85,3 +85,25 @@ def test_retry_of_failed_job_requeues_and_counts(api):
     # the job's input still points at the file as uploaded when the job was created
     assert done["status"] == "FAILED"
     assert done["input_progress"]["failed"] == 1
+
+
+def test_parallelism_bounds_inputs_in_flight(api):
+    upload(api, "idle.csv", machine_csv("idle", 200, seed=1))
+    upload(api, "run.csv", machine_csv("run", 200, seed=2))
+    names = []
+    for i in range(3):
+        upload(api, f"p{i}.csv", machine_csv("run", 20000, seed=30 + i))
+        names.append(f"p{i}.csv")
+    one = machine_job_body(names, {"idle.csv": "idle", "run.csv": "run"}, reader_config={"step_size": 1})
+    job = api.post("/v0.5/batch/jobs", json=one).json()
+    seen = set()
+    while (status := api.get(f"/v0.5/batch/jobs/{job['id']}").json()["status"]) not in {"COMPLETED", "FAILED"}:
+        seen.add(_counts(api, job["id"])["processing"])
+        time.sleep(0.02)
+    assert max(seen) == 1
+
+    two = {**one, "name": "two", "parameters": {"worker": {**one["parameters"]["worker"], "parallelism": 2}}}
+    job = api.post("/v0.5/batch/jobs", json=two).json()
+    assert job["parameters"]["worker"]["parallelism"] == 2
+    wait_until(lambda: _counts(api, job["id"])["processing"] == 2, timeout=60, interval=0.01)
+    assert wait_for(api, job["id"])["status"] == "COMPLETED"

@@ -206,7 +206,7 @@ def test_warm_worker_reuses_the_nshot_index_across_jobs(api):
 def test_partial_outputs_are_listed_while_the_input_runs(api):
     upload(api, "idle_shots.csv", machine_csv("idle", 200, seed=1))
     upload(api, "run_shots.csv", machine_csv("run", 200, seed=2))
-    upload(api, "long.csv", machine_csv("run", 20000, seed=5))
+    upload(api, "long.csv", machine_csv("run", 40000, seed=5))
     body = machine_job_body(["long.csv"], {"idle_shots.csv": "idle", "run_shots.csv": "run"},
                             reader_config={"step_size": 1}, flush_every_n_iteration=2, batch_size=32)
     job = api.post("/v0.5/batch/jobs", json=body).json()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helpers import machine_csv, machine_job_body
 
-ROWS = 12000
+ROWS = 60000
 WINDOW, STEP = 16, 1
 
 
@@ -115,7 +115,7 @@ def _download(url: str) -> str:
 def test_sigterm_exits_cleanly_and_the_job_resumes(live_server):
     http = live_server.client()
     for name, state, seed in [("idle.csv", "idle", 1), ("run.csv", "run", 2), ("long.csv", "run", 3)]:
-        rows = 20000 if name == "long.csv" else 300
+        rows = 60000 if name == "long.csv" else 300
         http.post("/v0.5/files", files={"file": (name, machine_csv(state, rows, seed=seed), "text/csv")}).raise_for_status()
     body = machine_job_body(["long.csv"], {"idle.csv": "idle", "run.csv": "run"}, reader_config={"step_size": 1})
     job_id = http.post("/v0.5/batch/jobs", json=body).json()["id"]

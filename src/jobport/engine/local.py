@@ -37,13 +37,14 @@ class LocalExecutor:
         self.size = size
         self.blob_root = blob_root
         self.warm_models = warm_models
+        self.threads_per_worker = max(1, (os.cpu_count() or 1) // size)
         self._handles: dict[int, _Handle] = {}
 
     def _spawn(self, slot: int) -> _Handle:
         parent_conn, child_conn = _ctx.Pipe(duplex=True)
         process = _ctx.Process(
             target=worker_main,
-            args=(child_conn, os.getpid(), self.blob_root, self.warm_models, slot),
+            args=(child_conn, os.getpid(), self.blob_root, self.warm_models, slot, self.threads_per_worker),
             name=f"jobport-worker-{slot}",
             daemon=True,
         )

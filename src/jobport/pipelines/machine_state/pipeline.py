@@ -45,6 +45,7 @@ from jobport.pipelines.sdk import (
 
 INFERENCE_PORT = "worker.inference"
 NSHOT_PORT = "worker.n_shots"
+KNN_BLOCK = 1024  # windows per KNN query
 RESULTS_PORT = "worker.results"
 CONFIG_FIELD = "parameters.worker.config"
 ENCODER_SEED = 0
@@ -150,8 +151,27 @@ class MachineStateModel:
         return self.knn.predict(self._embed_features(self.encoder.transform(windows)))
 
     def predict_series(self, series: WindowedSeries) -> Iterator[tuple[WindowBatch, np.ndarray]]:
+        """Encode `batch_size` windows at a time; query the KNN index in blocks of at least
+        KNN_BLOCK windows (sklearn's fixed cost per query dominates small ones)."""
+        batches: list[WindowBatch] = []
+        features: list[np.ndarray] = []
+        queued = 0
         for batch in series.batches(self.config.batch_size):
-            yield batch, self.predict(batch.windows)
+            batches.append(batch)
+            features.append(self._embed_features(self.encoder.transform(batch.windows)))
+            queued += len(batch.windows)
+            if queued >= KNN_BLOCK:
+                yield from self._classify(batches, features)
+                batches, features, queued = [], [], 0
+        if batches:
+            yield from self._classify(batches, features)
+
+    def _classify(self, batches: list[WindowBatch], features: list[np.ndarray]) -> Iterator[tuple[WindowBatch, np.ndarray]]:
+        labels = self.knn.predict(np.concatenate(features))
+        offset = 0
+        for batch in batches:
+            yield batch, labels[offset : offset + len(batch.windows)]
+            offset += len(batch.windows)
 
 
 class MachineStateWorker:

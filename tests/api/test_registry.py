@@ -1,0 +1,41 @@
+"""Pipeline registry: list, get (by id or key), schema generated from the pydantic config model."""
+
+
+def test_list_get_and_schema(api):
+    listing = api.get("/v0.5/batch/registry/pipelines").json()
+    assert listing["total"] >= 1 and listing["offset"] == 0
+    ms = next(p for p in listing["pipelines"] if p["pipeline_key"] == "machine-state-classification")
+    assert ms["id"].startswith("ppl_")
+    assert ms["pipeline_version"] == "1.1.1"
+    assert ms["name"] == "Machine State Classification"
+    assert ms["status"] == "published" and ms["pipeline_type"] == "batch"
+    assert ms["components"]["worker"].startswith("cmp_")
+    ports = {p["name"]: p for p in ms["inputs"]}
+    assert ports["worker.inference"] == {"name": "worker.inference", "description": "Input files",
+                                         "mode": "plain_file_list", "distribute": "scatter",
+                                         "required": True, "tracked": True}
+    assert ports["worker.n_shots"]["mode"] == "n_shot_file_list"
+    assert ports["worker.n_shots"]["distribute"] == "replicate" and ports["worker.n_shots"]["tracked"] is False
+    assert [p["name"] for p in ms["outputs"]] == ["worker.results"]
+    default = ms["default_config"]["worker"]
+    assert default["parallelism"] == 1
+    assert default["config"]["classifier_config"] == {"n_neighbors": 5, "metric": "euclidean", "weights": "uniform",
+                                                      "normalize_embeddings": False}
+
+    assert api.get(f"/v0.5/batch/registry/pipelines/{ms['id']}").json()["id"] == ms["id"]
+    assert api.get("/v0.5/batch/registry/pipelines/machine-state-classification").json()["id"] == ms["id"]
+
+    schema = api.get(f"/v0.5/batch/registry/pipelines/{ms['id']}/schema").json()
+    user = schema["user_schema"]
+    assert set(user["properties"]) >= {"model_type", "batch_size", "reader_config", "classifier_config",
+                                       "flush_every_n_iteration"}
+    assert "omega_1_4_base" in str(user["properties"]["model_type"])
+    assert schema["inputs"] == ms["inputs"]
+
+
+def test_filters_and_unknown(api):
+    assert api.get("/v0.5/batch/registry/pipelines", params={"pipeline_type": "training"}).json()["total"] == 0
+    assert api.get("/v0.5/batch/registry/pipelines", params={"status": "draft"}).json()["total"] == 0
+    r = api.get("/v0.5/batch/registry/pipelines/ppl_nope")
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
+    assert api.get("/v0.5/batch/registry/pipelines", params={"pipeline_type": "nope"}).status_code == 400
