@@ -16,7 +16,7 @@ def bootstrap(ctx: AppContext) -> str | None:
     """Create the default org on first start. Registers `JOBPORT_ADMIN_KEY` if set; otherwise the
     first start generates a key, stores it 0600 under home and returns it (to print once)."""
     with transaction(ctx.sessions) as session:
-        first_start = orgs.count_orgs(session) == 0
+        first_start = not orgs.any_org(session)
         org = orgs.get_or_create_org(session, ctx.settings.default_org)
         if ctx.settings.admin_key:
             if not orgs.key_exists(session, ctx.settings.admin_key):

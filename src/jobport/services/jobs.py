@@ -238,19 +238,22 @@ def _replay(existing: Job, request_hash: str) -> tuple[Job, bool]:
     return existing, False
 
 
-def get_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
-    with ctx.sessions() as session:
-        job = job_store.get(session, org_id, job_id)
+def _owned(session, org_id: str, job_id: str) -> Job:
+    """The org's job, or 404 (also for another org's job: its existence is not revealed)."""
+    job = job_store.get(session, org_id, job_id)
     if job is None:
         raise NotFound(f"job {job_id!r} not found", suggestion="List your jobs with GET /v0.5/batch/jobs.")
     return job
 
 
+def get_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
+    with ctx.sessions() as session:
+        return _owned(session, org_id, job_id)
+
+
 def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
     with transaction(ctx.sessions) as session:
-        job = job_store.get(session, org_id, job_id)
-        if job is None:
-            raise NotFound(f"job {job_id!r} not found", suggestion="List your jobs with GET /v0.5/batch/jobs.")
+        job = _owned(session, org_id, job_id)
         if JobStatus(job.status) not in CANCELLABLE or not job_store.move_job(
             session, job.id, JobStatus.CANCELLED, "Cancelled by request", level="WARN"
         ):
@@ -265,9 +268,7 @@ def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
 
 def retry_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
     with transaction(ctx.sessions) as session:
-        job = job_store.get(session, org_id, job_id)
-        if job is None:
-            raise NotFound(f"job {job_id!r} not found", suggestion="List your jobs with GET /v0.5/batch/jobs.")
+        job = _owned(session, org_id, job_id)
         if JobStatus(job.status) not in RETRYABLE or not job_store.move_job(
             session, job.id, JobStatus.PENDING, "Re-queued by retry",
             event_type="job.retried",

@@ -52,5 +52,5 @@ def org_for_key(session: Session, key: str) -> Org | None:
     )
 
 
-def count_orgs(session: Session) -> int:
-    return len(session.scalars(select(Org.id).limit(1)).all())
+def any_org(session: Session) -> bool:
+    return session.scalar(select(Org.id).limit(1)) is not None
