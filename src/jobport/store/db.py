@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+WRITE_OPTION = "jobport_write"
 
 
 def utcnow() -> datetime:
@@ -46,10 +47,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn):  # pragma: no cover - trivial
-            # Take the write lock at BEGIN: a deferred transaction that reads and then writes can
-            # fail with "database is locked" instead of waiting for the busy timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _sqlite_begin(conn):  # pragma: no cover - trivial
+            # Units of work (`transaction()`) take the write lock at BEGIN: a deferred transaction
+            # that reads and then writes can fail with "database is locked" instead of waiting for
+            # the busy timeout. Read-only sessions begin deferred and run beside writers (WAL).
+            immediate = conn.get_execution_options().get(WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         # Let SQLAlchemy's "begin" event above issue BEGIN itself (pysqlite's own is disabled).
         @event.listens_for(engine, "connect", insert=True)
@@ -69,6 +72,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     session = factory()
     try:
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
         session.commit()
     except BaseException:
