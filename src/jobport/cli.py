@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from jobport.cli_client import register as register_client_commands
 from jobport.config import Settings
 
 app = typer.Typer(help="jobport: self-hosted batch jobs API for ML pipelines.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (works on the database directly).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
+register_client_commands(app)  # files ..., jobs ..., submit (jobport/cli_client.py)
 
 
 @app.command()
@@ -35,6 +38,9 @@ def serve(
     for name, prefix in SURFACES.items():
         console.print(f"  {name:<10} {base}{prefix}")
     console.print(f"  {'docs':<10} {base}/docs")
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
+    # handler in place: make that handler a clean exit so `serve` ends with status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("JOBPORT_LOG_LEVEL", "warning"),
                 timeout_graceful_shutdown=10)
 
@@ -52,7 +58,7 @@ def keys_create(
     ctx = AppContext.build(Settings())
     migrate(ctx.db)
     org_id, key = auth.create_key(ctx, org, name)
-    console.print(f"org {org} ({org_id})", style="dim", highlight=False)
+    Console(stderr=True).print(f"org {org} ({org_id})", style="dim", highlight=False)
     print(key)
 
 

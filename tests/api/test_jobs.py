@@ -37,6 +37,7 @@ def test_create_run_and_download_predictions(api):
     assert done["status"] == "COMPLETED", done
     assert done["input_progress"] == {"pending": 0, "processing": 0, "completed": 1, "failed": 0}
     assert done["started_at"] and done["completed_at"]
+    assert done["queue_position"] is None and done["queue_depth"] is None  # no longer queued
 
     outputs = api.get(f"/v0.5/batch/jobs/{job['id']}/outputs").json()
     assert outputs["total"] >= 1
@@ -148,6 +149,7 @@ def test_list_filters_and_paging(api):
     assert api.get("/v0.5/batch/jobs", params={"status": "COMPLETED"}).json()["total"] == 3
     assert api.get("/v0.5/batch/jobs", params={"status": "RUNNING"}).json()["total"] == 0
     assert api.get("/v0.5/batch/jobs", params={"pipeline_type": "training"}).json()["total"] == 0
+    assert api.get("/v0.5/batch/jobs", params={"status": "EXPIRED"}).status_code == 400  # not an Archetype status
     queues = api.get("/v0.5/batch/jobs/queue").json()["queues"]
     assert {q["pipeline_type"] for q in queues} == {"batch", "training"}
 

@@ -17,6 +17,7 @@ from jobport.store import jobs as job_store
 
 router = APIRouter(prefix="/batch/jobs", tags=["jobs"])
 
+ArchetypeStatus = Literal["PENDING", "ADMITTED", "RUNNING", "COMPLETED", "FAILED", "PREEMPTED", "CANCELLED"]
 _ARCHETYPE_TO_INTERNAL = {
     "PENDING": [JobStatus.PENDING, JobStatus.PARKED, JobStatus.SUSPENDED],
     "FAILED": [JobStatus.FAILED, JobStatus.EXPIRED],
@@ -45,12 +46,12 @@ def _job_with_counts(ctx, job) -> dict:
 def list_jobs(
     ctx: CtxDep, org: CurrentOrg, page: Page,
     pipeline_type: Literal["batch", "training"] | None = None,
-    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    status_: Annotated[ArchetypeStatus | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict:
     statuses = None
     if status_ is not None:
-        statuses = [s.value for s in _ARCHETYPE_TO_INTERNAL.get(status_.value, [status_])]
+        statuses = [s.value for s in _ARCHETYPE_TO_INTERNAL.get(status_, [JobStatus(status_)])]
     with ctx.sessions() as session:
         rows, total = job_store.list_jobs(session, org.id, pipeline_type=pipeline_type, statuses=statuses, text=q,
                                           offset=page.offset, limit=page.limit)

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobport.blobs.signing import UrlSigner
-from jobport.domain.statuses import archetype_status
+from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
+
+QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}
 from jobport.store.db import as_utc
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
@@ -42,11 +44,13 @@ def job_public(job: Job, counts: dict[str, int] | None = None, *, on_create: boo
         "cancelled_at": iso(job.cancelled_at),
         "error": job.error,
     }
-    if on_create:
-        if job.queue_position is None:
-            body.pop("queue_position")
-            body.pop("queue_depth")
-    else:
+    if job.status not in QUEUED_STATUSES:
+        # position/depth describe the job while it waits; on create they are omitted, on reads null
+        if on_create:
+            del body["queue_position"], body["queue_depth"]
+        else:
+            body["queue_position"] = body["queue_depth"] = None
+    if not on_create:
         body["input_progress"] = counts or {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
     return body
 
