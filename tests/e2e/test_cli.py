@@ -14,7 +14,7 @@ from pathlib import Path
 
 from helpers import machine_csv
 
-JOBPORT = str(Path(sys.executable).parent / "jobport")  # as in conftest.py
+from jobport.embedded import JOBPORT
 PIPELINE = "machine-state-classification"
 READER = {"data_columns": ["a", "b", "c"], "timestamp_column": "timestamp", "window_size": 16, "step_size": 4}
 CONFIG = json.dumps({"reader_config": READER})
