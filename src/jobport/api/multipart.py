@@ -47,7 +47,8 @@ class FileReceiver:
                           suggestion="Upload one file per request.")
         self.file_id = file_service.clean_file_id(filename)
         self.file_type = file_service.resolve_file_type(self.file_id, content_type)
-        self.stats = file_service.UploadStats(is_csv=self.file_type == "text/csv")
+        self.stats = file_service.UploadStats(is_csv=self.file_type == "text/csv",
+                                              is_text=self.file_type in ("text/plain", "application/json"))
         self._cm = self.blobs.writer(self.blob_key)
         self._fh = self._cm.__enter__()
 

@@ -108,16 +108,16 @@ def _run_task(conn, task: Task, blobs, registry: Registry, warm, warm_models: in
     def send(kind: str, data: dict[str, Any]) -> None:
         conn.send(WorkerMessage(kind, task.job_id, task.input_id, data, slot))
 
+    pipeline = registry.get(task.pipeline_key, task.pipeline_version)
+    if pipeline is None:
+        send("load_failed", {"code": "pipeline_not_installed",
+                             "message": f"pipeline {task.pipeline_key} {task.pipeline_version} is not installed"})
+        return
+    config = pipeline.spec.config_model.model_validate(task.config)
     worker = warm.get(task.worker_key)
     if worker is None:
-        pipeline = registry.get(task.pipeline_key, task.pipeline_version)
-        if pipeline is None:
-            send("load_failed", {"code": "pipeline_not_installed",
-                                 "message": f"pipeline {task.pipeline_key} {task.pipeline_version} is not installed"})
-            return
         started = time.perf_counter()
         try:
-            config = pipeline.spec.config_model.model_validate(task.config)
             context = LoadContext(
                 emit=lambda level, event_type, message, payload=None: send(
                     "event", {"level": level, "event_type": event_type, "message": message,
@@ -144,7 +144,7 @@ def _run_task(conn, task: Task, blobs, registry: Registry, warm, warm_models: in
     sink = _PipeSink(conn, blobs, task, slot)
     started = time.perf_counter()
     try:
-        result = worker.process(_file_ref(task.item, blobs), sink)
+        result = worker.process(_file_ref(task.item, blobs), sink, config)
     except InputError as err:
         send("failed", {"code": err.code, "message": err.message})
         return

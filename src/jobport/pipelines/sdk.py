@@ -154,7 +154,9 @@ class ProcessResult:
 
 @runtime_checkable
 class Worker(Protocol):
-    def process(self, item: FileRef, sink: OutputSink) -> ProcessResult: ...
+    def process(self, item: FileRef, sink: OutputSink, config: BaseModel) -> ProcessResult:
+        """Process one tracked input with the job's validated config (the same model as `load`'s
+        unless the pipeline's `load_key` leaves some settings out of the warm-worker key)."""
 
     def close(self) -> None: ...
 
@@ -214,11 +216,20 @@ class Pipeline(Protocol):
         """Warnings about the config to record as WARN events when the job is created. Optional."""
         ...
 
+    def load_key(self, config: BaseModel) -> Any:
+        """The part of the config `load` depends on (JSON-able)."""
+        ...
+
 
 class PipelineBase:
-    """Convenience base: no create-time checks and no config warnings unless overridden."""
+    """Convenience base: no create-time checks and no config warnings unless overridden; every
+    config setting is part of the warm-worker key."""
 
     spec: ClassVar[PipelineSpec]
+
+    def load_key(self, config: BaseModel) -> Any:
+        """What `load` depends on: jobs whose load keys (and reference files) match share warm workers."""
+        return config.model_dump(mode="json")
 
     def check_create(
         self, config: BaseModel, inputs: Mapping[str, Sequence[FileFacts]]

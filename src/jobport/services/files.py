@@ -62,8 +62,10 @@ def resolve_file_type(filename: str, declared: str | None) -> str:
 class UploadStats:
     """Size, SHA-256 and CSV line/header facts of a stream, computed chunk by chunk."""
 
-    def __init__(self, is_csv: bool) -> None:
+    def __init__(self, is_csv: bool, is_text: bool = False) -> None:
         self.is_csv = is_csv
+        self.is_text = is_text or is_csv
+        self._blank = True
         self.num_bytes = 0
         self._sha = hashlib.sha256()
         self._newlines = 0
@@ -75,7 +77,9 @@ class UploadStats:
             return
         self.num_bytes += len(chunk)
         self._sha.update(chunk)
-        if self.is_csv:
+        if self._blank and chunk.strip():
+            self._blank = False
+        if self.is_text:
             self._newlines += chunk.count(b"\n")
             if len(self._head) < 65536 and b"\n" not in self._head:
                 self._head.extend(chunk[:65536])
@@ -86,9 +90,11 @@ class UploadStats:
         return self._sha.hexdigest()
 
     def attributes(self) -> dict[str, Any]:
-        if not self.is_csv or self.num_bytes == 0:
+        if not self.is_text or self.num_bytes == 0:
             return {}
-        lines = self._newlines + (0 if self._last == b"\n" else 1)
+        lines = 0 if self._blank else self._newlines + (0 if self._last == b"\n" else 1)
+        if not self.is_csv:
+            return {"num_lines": lines}
         first = bytes(self._head).split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
         headers = next(csv.reader(io.StringIO(first)), [])
         return {"num_rows": max(lines - 1, 0), "num_columns": len(headers), "column_headers": headers}

@@ -108,10 +108,10 @@ def _validate_inputs(
     return problems
 
 
-def _worker_key(pipeline: Pipeline, config: dict[str, Any], refs: list[tuple[str, File, dict]]) -> str:
+def _worker_key(pipeline: Pipeline, config: BaseModel, refs: list[tuple[str, File, dict]]) -> str:
     document = {
         "pipeline": [pipeline.spec.key, pipeline.spec.version],
-        "config": config,
+        "config": pipeline.load_key(config),
         "references": [[port, f.sha256, meta] for port, f, meta in refs],
     }
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -193,7 +193,7 @@ def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: s
             pipeline_id=row.id, pipeline_type=spec.pipeline_type, pipeline_key=spec.key, pipeline_version=spec.version,
             status=JobStatus.PENDING.value, priority=body.priority,
             parameters={spec.component: {"parallelism": parallelism, "config": resolved_config}},
-            parallelism=parallelism, worker_key=_worker_key(pipeline, resolved_config, refs),
+            parallelism=parallelism, worker_key=_worker_key(pipeline, config, refs),
             job_metadata=body.metadata, tags=body.tags, callback_url=body.callback_url,
             idempotency_key=idempotency_key, request_hash=request_hash,
             retry_count=0, preemption_count=0, created_at=now, updated_at=now,

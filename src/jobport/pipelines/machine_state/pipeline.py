@@ -180,7 +180,9 @@ class MachineStateWorker:
     def __init__(self, model: MachineStateModel) -> None:
         self.model: MachineStateModel | None = model
 
-    def process(self, item: FileRef, sink: OutputSink) -> ProcessResult:
+    def process(self, item: FileRef, sink: OutputSink, config: MachineStateConfig | None = None) -> ProcessResult:
+        """`config` is the job's; it equals the one the model was built with (the whole config is
+        the warm-worker key), so the model's own is used."""
         model = self.model
         if model is None:
             raise RuntimeError("worker is closed")
