@@ -1,0 +1,97 @@
+"""Run every jobport benchmark and print markdown tables (`make bench`).
+
+(a) `bench_machine_state`: end-to-end throughput of machine-state-classification through a real
+server vs the same model in-process, first with `workers=1` (one worker, all cores; direct with
+default threading), then with the server's default `workers=<cpus>` (1 thread per worker; direct
+limited to 1 thread); (b) `bench_latency`: create -> RUNNING / COMPLETED latency of
+a tiny job on an idle warm server. Raw numbers are also written to `bench/out/results.json`.
+About 3 minutes on an idle 2-core machine with the defaults (5 repetitions, 2 x 50 latency
+jobs); `--heavy` adds the step-4 config (~12 more minutes at 5 repetitions; `--reps 3` for less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_latency  # noqa: E402
+import bench_machine_state  # noqa: E402
+from common import OUT_DIR, machine  # noqa: E402
+
+
+def summary(throughput: list[dict], latency: dict) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    for r in throughput:
+        w = r["windows"]
+        threads = f"{r['threads']} BLAS/OpenMP thread{'s' if r['threads'] > 1 else ''} per worker and direct"
+        cfg = f"throughput, w64 step {r['step']} ({w:,} windows), server workers={r['workers']} ({threads})"
+        one = r["direct_1thread"]
+        rows += [
+            (cfg, f"warm job: e2e / direct windows/s, median of {r['reps']}",
+             f"{w / r['e2e_warm_s']:,.0f} / {w / r['direct_predict_s']:,.0f} = **{r['ratio_warm']:.3f}** "
+             f"(best-of: {r['ratio_warm_best']:.3f})", "≥ 0.9"),
+            (cfg, "cold job (index built): e2e / direct (build + predict) windows/s",
+             f"{w / r['e2e_cold_s']:,.0f} / {w / r['direct_cold_s']:,.0f} = **{r['ratio_cold']:.3f}** "
+             f"(best-of: {r['ratio_cold_best']:.3f})", "≥ 0.9"),
+            (cfg, "CPU seconds: direct predict / warm job (server + worker)",
+             f"{r['direct_predict_cpu_s']:.2f} / {r['e2e_warm_cpu_s']:.2f} = {r['ratio_cpu']:.3f}", ""),
+            (cfg, "e2e predictions identical to direct", "yes" if r["identical"] else "NO", "yes"),
+            (cfg, "reference: direct predict with pools limited to 1 thread",
+             f"{w / one['seconds']:,.0f} win/s, CPU {one['cpu']:.2f} s", ""),
+        ]
+
+    def ms(stat: dict) -> str:
+        return f"p50 {stat['p50'] * 1000:.1f} ms, p95 {stat['p95'] * 1000:.1f} ms"
+
+    s, p, tiny = latency["stamps"], latency["polling"], "latency, tiny job, warm"
+    rows += [
+        (tiny, "create POST round trip", ms(s["create_rtt"]), ""),
+        (tiny, "create → RUNNING (POST sent → started_at)", ms(s["sent_to_started"]), ""),
+        (tiny, "create → RUNNING (created_at → started_at)", ms(s["created_to_started"]), ""),
+        (tiny, "create → RUNNING seen by polling", ms(p["observed_started"]), ""),
+        (tiny, "create → COMPLETED (POST sent → completed_at)", ms(s["sent_to_completed"]), ""),
+        (tiny, "of which compute: the same predict in-process", ms(latency["direct"]["direct_predict"]), ""),
+    ]
+    lines = ["| benchmark | measure | result | target |", "|---|---|---|---|"]
+    return "\n".join(lines + [f"| {' | '.join(row)} |" for row in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reps", type=int, default=5, help="throughput repetitions per side")
+    parser.add_argument("--heavy", action="store_true", help="also run the step-4 throughput config")
+    parser.add_argument("-n", type=int, default=50, help="latency jobs per pass")
+    args = parser.parse_args()
+    started = time.monotonic()
+    print(f"# jobport benchmarks\n\nMachine: {machine()}\n")
+    print("## (a) throughput: end to end vs direct", flush=True)
+    steps = bench_machine_state.HEAVY_STEPS if args.heavy else bench_machine_state.DEFAULT_STEPS
+    # As specified: one worker with all cores vs direct with default threading; then the server's
+    # default (one worker per CPU, 1 thread each) vs direct with its pools limited the same way.
+    throughput = list(bench_machine_state.run(args.reps, steps, workers=1).values())
+    cpus = os.cpu_count() or 1
+    if cpus > 1:
+        print(f"\nsame with the server's default workers={cpus}:", flush=True)
+        throughput += bench_machine_state.run(args.reps, steps, workers=cpus).values()
+    print("\n## (b) latency: tiny job on an idle warm server", flush=True)
+    latency = bench_latency.run(args.n)
+    print("\n## Results\n")
+    print(summary(throughput, latency))
+    print("\n### Throughput details\n")
+    print(bench_machine_state.table(throughput))
+    print("\n### Latency details\n")
+    print(bench_latency.table(latency))
+    print(f"\nTotal benchmark time: {time.monotonic() - started:.0f} s")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(
+        {"machine": machine(), "throughput": throughput, "latency": latency}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
