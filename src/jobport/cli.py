@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -10,14 +11,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from jobport.cli_apps import register as register_app_commands
 from jobport.cli_client import register as register_client_commands
 from jobport.config import Settings
 
 app = typer.Typer(help="jobport: self-hosted batch jobs API for ML pipelines.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (works on the database directly).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="The model catalogue of language-model pipelines.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
 register_client_commands(app)  # files ..., jobs ..., submit (jobport/cli_client.py)
+register_app_commands(app)  # apps ..., usage (jobport/cli_apps.py)
 
 
 @app.command()
@@ -49,6 +54,8 @@ def serve(
 def keys_create(
     org: Annotated[str, typer.Option(help="Org name (created if new).")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    app_ref: Annotated[str | None, typer.Option("--app", help="Bind the key to this app (name or id) of ORG: "
+                                                "the Gravity surface runs that app for it.")] = None,
 ) -> None:
     """Create an API key for ORG and print it (shown once)."""
     from jobport.services import auth
@@ -57,9 +64,41 @@ def keys_create(
 
     ctx = AppContext.build(Settings())
     migrate(ctx.db)
-    org_id, key = auth.create_key(ctx, org, name)
+    from jobport.domain.errors import DomainError
+
+    try:
+        org_id, key = auth.create_key(ctx, org, name, app_ref)
+    except DomainError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e.message}. {e.suggestion}")
+        raise typer.Exit(1) from None
     Console(stderr=True).print(f"org {org} ({org_id})", style="dim", highlight=False)
     print(key)
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the models jobs may name in `model_variant` (built in + JOBPORT_MODELS_FILE or <home>/models.toml)."""
+    from rich.table import Table
+
+    from jobport.llm.catalogue import CatalogueError, load_catalogue
+
+    settings = Settings()
+    try:
+        entries = load_catalogue(settings.models_path)
+    except CatalogueError as err:
+        Console(stderr=True).print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps([entry.public() for entry in entries.values()], indent=2))
+        return
+    table = Table(title=f"models ({settings.models_path})")
+    table.add_column("name", no_wrap=True)
+    for column in ("kind", "where", "multimodal", "aliases"):
+        table.add_column(column)
+    for entry in entries.values():
+        where = str(entry.gguf_path()) if entry.kind == "gguf" else f"{entry.base_url} ({entry.model})"
+        table.add_row(entry.name, entry.kind, where, "yes" if entry.multimodal else "no", ", ".join(entry.aliases))
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -393,11 +393,24 @@ def _local_files(items: list[tuple[str, str, str | None]]) -> dict[str, Path]:
     return by_name
 
 
-def _wait_with_progress(client: JobportClient, job_id: str, timeout: float | None) -> dict:
+def _item_counts(client: JobportClient, job_id: str) -> tuple[int, int] | None:
+    """Items (records, windows...) done and in all over the job's inputs that report progress."""
+    done = total = 0
+    for item in client.input_progress(job_id):
+        metrics = (item.get("latest_progress") or {}).get("metrics") or {}
+        if metrics.get("items_total"):
+            done += metrics.get("items_processed") or 0
+            total += metrics["items_total"]
+    return (done, total) if total else None
+
+
+def _wait_with_progress(client: JobportClient, job_id: str, timeout: float | None, unit: str = "items") -> dict:
+    """Follow a job with two bars: inputs done, and the items (records, windows) inside them."""
     columns = (SpinnerColumn(), TextColumn("{task.fields[status]:<10}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("inputs{task.fields[detail]}"), TimeElapsedColumn())
+               TextColumn("{task.fields[unit]}{task.fields[detail]}"), TimeElapsedColumn())
     with Progress(*columns, console=err) as progress:
-        task = progress.add_task(job_id, total=None, status="PENDING", detail="")
+        inputs_bar = progress.add_task(job_id, total=None, status="PENDING", detail="", unit="inputs")
+        items_bar = progress.add_task(job_id, total=None, status="", detail="", unit=unit, visible=False)
 
         def update(job: dict) -> None:
             counts = job.get("input_progress") or {}
@@ -406,14 +419,20 @@ def _wait_with_progress(client: JobportClient, job_id: str, timeout: float | Non
             detail = f", {failed} failed" if failed else ""
             if job["status"] == "PENDING" and job.get("queue_position"):
                 detail += f", queue {job['queue_position']}/{job['queue_depth']}"
-            progress.update(task, total=total or None, completed=counts.get("completed", 0) + failed,
+            progress.update(inputs_bar, total=total or None, completed=counts.get("completed", 0) + failed,
                             status=job["status"], detail=detail)
+            if job["status"] != "PENDING":
+                items = _item_counts(client, job_id)
+                if items:
+                    progress.update(items_bar, completed=items[0], total=items[1], visible=True)
 
         return client.wait_job(job_id, timeout=timeout, on_update=update)
 
 
 def submit(
     pipeline: Annotated[str, typer.Option(help="Pipeline key, e.g. machine-state-classification.")],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Local files for the pipeline's main input port (e.g. worker.data of activity-detection).")] = None,
     input_: InputOpt = None, inference: InferenceOpt = None, shot: ShotOpt = None, config: ConfigOpt = None,
     name: Annotated[str | None, typer.Option(help="Job name (default: <pipeline>-<time>).")] = None,
     version: Annotated[str | None, typer.Option(help="Pipeline version (default: latest).")] = None,
@@ -427,19 +446,22 @@ def submit(
 ) -> None:
     """Upload local files, create a job, follow its progress and download the results (REF = local path).
 
-    Example: jobport submit --pipeline machine-state-classification --inference line.csv
+    Examples: jobport submit --pipeline activity-detection prompts.jsonl;
+    jobport submit --pipeline machine-state-classification --inference line.csv
     --shot idle=idle.csv --shot run=run.csv --config @config.json
     """
     items = parse_inputs(input_, inference, shot, is_path=True)
-    if not items:
+    if not items and not files:
         raise typer.BadParameter("give at least one input", param_hint="--input/--inference/--shot")
     config_obj = _json_object_arg(config, "--config") if config else None
-    files = _local_files(items)
     name = name or f"{pipeline}-{datetime.now():%Y%m%d-%H%M%S}"
     started = time.monotonic()
     with connect(url, api_key) as client:
         found = client.get_pipeline(pipeline)  # an unknown key fails here, before any upload
-        for file_id, path in files.items():
+        if files:
+            items = [(_main_port(found), str(path), None) for path in files] + items
+        local = _local_files(items)
+        for file_id, path in local.items():
             uploaded = client.upload_file(path)
             err.print(f"uploaded {escape(file_id)} ({uploaded['num_bytes']:,} bytes)")
         body = build_body(pipeline=pipeline, name=name, version=version,
@@ -453,7 +475,7 @@ def submit(
             print(job_id)
             return
         try:
-            job = _wait_with_progress(client, job_id, timeout)
+            job = _wait_with_progress(client, job_id, timeout, unit=_item_unit(pipeline))
         except KeyboardInterrupt:
             err.print(f"stopped waiting; {job_id} keeps running. Follow it with `jobport jobs get {job_id}`.")
             raise typer.Exit(130) from None
@@ -466,6 +488,19 @@ def submit(
     _summary(job, paths, dest, failed, time.monotonic() - started)
     if job["status"] != "COMPLETED":
         raise typer.Exit(1)
+
+
+def _main_port(pipeline: dict) -> str:
+    """The input port positional files go to: the first tracked port (the data, not references)."""
+    for port in pipeline.get("inputs") or []:
+        if port.get("tracked", True):
+            return port["name"]
+    raise typer.BadParameter(f"pipeline {pipeline['pipeline_key']} has no tracked input port; use --input",
+                             param_hint="FILES")
+
+
+def _item_unit(pipeline_key: str) -> str:
+    return {"activity-detection": "records", "machine-state-classification": "windows"}.get(pipeline_key, "items")
 
 
 def _summary(job: dict, paths: list[Path], dest: Path, failed: list[dict], seconds: float) -> None:

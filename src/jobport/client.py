@@ -208,6 +208,31 @@ class JobportClient:
     def job_inputs(self, job_id: str, port_name: str | None = None, status: str | None = None) -> list[dict]:
         return self._all(f"/batch/jobs/{job_id}/inputs", "inputs", {"port_name": port_name, "status": status})
 
+    def input_progress(self, job_id: str) -> list[dict]:
+        """Tracked inputs of a job, each with its latest progress entry (items done of total)."""
+        return self._request("GET", f"/batch/jobs/{job_id}/inputs/progress", params={"limit": 1000})["items"]
+
+    # -- apps and usage (jobport extensions) --
+
+    def create_app(self, body: dict) -> dict:
+        return self._request("POST", "/apps", json=body)
+
+    def list_apps(self) -> list[dict]:
+        return self._all("/apps", "apps")
+
+    def get_app(self, app: str) -> dict:
+        return self._request("GET", f"/apps/{app}")
+
+    def add_app_version(self, app: str, body: dict) -> dict:
+        return self._request("POST", f"/apps/{app}/versions", json=body)
+
+    def set_app_version_active(self, app: str, version: str, active: bool) -> dict:
+        return self._request("POST", f"/apps/{app}/versions/{version}/{'activate' if active else 'deactivate'}")
+
+    def usage(self, since: str | None = None, until: str | None = None, limit: int = 20) -> dict:
+        params = {k: v for k, v in {"since": since, "until": until, "limit": limit}.items() if v is not None}
+        return self._request("GET", "/usage", params=params)
+
     def job_outputs(self, job_id: str, port_name: str | None = None, input_id: str | None = None) -> list[dict]:
         return self._all(f"/batch/jobs/{job_id}/outputs", "outputs", {"port_name": port_name, "input_id": input_id})
 

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     files_page_default: int = Field(100, ge=1, description="Default `limit` of GET /files/metadata.")
     max_inputs_per_job: int = Field(10_000, ge=1, description="Most input items one job may name.")
     max_parallelism: int = Field(64, ge=1, description="Largest `parameters.worker.parallelism` accepted.")
+    example_app: bool = Field(
+        True, description="Register the example app `iris-classifier` (and a key bound to it) on first start.")
+    gravity_wait_seconds: float = Field(
+        30.0, ge=0, description="Gravity POST /api/v1/jobs waits this long for the job to finish before answering.")
+    gravity_sync_max_records: int = Field(
+        100_000, ge=0, description="Gravity jobs with more records answer `incomplete` at once (the client polls).")
+    gravity_latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
+    models_file: Path | None = Field(
+        None, description="TOML model catalogue for language-model pipelines (`jobport models list`); "
+                          "default <home>/models.toml. Jobs can only name models listed here or built in.",
+    )
     max_json_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest JSON request body.")
 
     @cached_property
@@ -59,6 +70,10 @@ class Settings(BaseSettings):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             return url
         return f"sqlite:///{(self.home / 'jobport.db').resolve()}"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_file or self.home / "models.toml"
 
     @property
     def blob_root(self) -> Path:

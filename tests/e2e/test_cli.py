@@ -150,7 +150,7 @@ def test_api_and_usage_errors(live_server, tmp_path):
                    "--inference", "line.csv")
     assert bad.returncode == 1 and bad.stdout == ""
     assert "unknown pipeline 'no-such-pipeline'" in bad.stderr
-    assert f"Use one of: {PIPELINE}" in bad.stderr  # the server's suggestion
+    assert "Use one of: " in bad.stderr and PIPELINE in bad.stderr  # the server's suggestion
 
     missing_file = jp_fails(live_server, "jobs", "create", "--pipeline", PIPELINE, "--name", "x",
                             "--inference", "never-uploaded.csv", "--shot", "idle=idle.csv", "--config", CONFIG)

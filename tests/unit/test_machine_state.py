@@ -16,7 +16,9 @@ from jobport.demo_data import DEMO_CONFIG, write_basic_motions, write_synthetic_
 from jobport.pipelines.machine_state import MachineStateConfig, MachineStatePipeline
 from jobport.pipelines.machine_state.direct import build_model, classify_csv_direct, predict_csv
 from jobport.pipelines.machine_state.reader import count_windows, read_windows
-from jobport.pipelines.sdk import FileFacts, FileRef, InputError, LoadContext, LoadError, Worker
+from jobport.pipelines.sdk import FileFacts, InputError, LoadContext, LoadError, Worker
+
+from fakes import FakeSink, file_ref
 
 CHANNELS = ["ch_0", "ch_1", "ch_2", "ch_3"]
 N_STATES = 3
@@ -41,52 +43,6 @@ def make_config(**overrides) -> MachineStateConfig:
         else:
             raw[key] = value
     return MachineStateConfig.model_validate(raw)
-
-
-class FakeSink:
-    """In-memory OutputSink: an output exists only once its context exits cleanly."""
-
-    def __init__(self) -> None:
-        self.outputs: dict[tuple[str, str], bytes] = {}
-        self.events: list[tuple[str, str, str, dict]] = []
-        self.progress_calls: list[dict] = []
-
-    @contextmanager
-    def open_output(self, port_name: str, filename: str):
-        buf = io.BytesIO()
-        yield buf
-        self.outputs[(port_name, filename)] = buf.getvalue()
-
-    def event(self, level, event_type, message, payload=None) -> None:
-        self.events.append((level, event_type, message, dict(payload or {})))
-
-    def progress(self, step, message, items_processed, items_total, payload=None) -> None:
-        self.progress_calls.append(
-            {
-                "step": step,
-                "message": message,
-                "done": items_processed,
-                "total": items_total,
-                "n_parts": len(self.outputs),
-            }
-        )
-
-    def rows(self, filename: str) -> list[list[str]]:
-        return list(csv.reader(io.StringIO(self.outputs[("worker.results", filename)].decode())))
-
-
-def file_ref(path: Path, port: str, metadata: dict | None = None, with_path: bool = True) -> FileRef:
-    return FileRef(
-        input_id=f"inp_{path.stem}",
-        port_name=port,
-        file_id=path.name,
-        filename=path.name,
-        metadata=metadata or {},
-        sha256="",
-        num_bytes=path.stat().st_size,
-        opener=lambda: open(path, "rb"),
-        path=str(path) if with_path else None,
-    )
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:

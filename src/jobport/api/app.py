@@ -7,26 +7,29 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from jobport import __version__
 from jobport.api import blobs as blob_routes
 from jobport.api import errors
-from jobport.api.archetype import files, jobs, registry
+from jobport.api.archetype import apps, files, jobs, models, registry
 from jobport.api.deps import base_url
+from jobport.api.gravity import jobs as gravity_jobs
 from jobport.api.errors import archetype_body
 from jobport.config import Settings
 from jobport.domain.errors import Problem
 from jobport.engine.local import LocalExecutor
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.scheduler import Scheduler
-from jobport.services import auth, pipelines
+from jobport.llm import catalogue
+from jobport.services import auth, examples, pipelines
 from jobport.services.context import AppContext
 from jobport.store.db import migrate
 
 log = structlog.get_logger("jobport")
 
-SURFACES = {"archetype": "/v0.5"}
+SURFACES = {"archetype": "/v0.5", "gravity": "/api/v1/jobs"}
 
 
 class BodyLimit:
@@ -55,14 +58,21 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        catalogue.configure(settings.models_path)
         ctx = AppContext.build(settings)
         migrate(ctx.db)
         new_key = auth.bootstrap(ctx)
         if new_key:
             print(f"\n  Admin API key (shown once; also stored in {auth.admin_key_path(ctx)}):\n    {new_key}\n", flush=True)
         pipelines.sync(ctx)
+        if settings.example_app:
+            example_key = await run_in_threadpool(examples.register_example_app, ctx)
+            if example_key:
+                print(f"\n  Example app {examples.EXAMPLE_APP} registered; its Gravity key (x-api-key, shown once; also "
+                      f"in {examples.example_key_path(ctx)}):\n    {example_key}\n", flush=True)
         if run_scheduler:
-            executor = LocalExecutor(settings.workers, str(ctx.blobs.root), settings.warm_models_per_worker)
+            executor = LocalExecutor(settings.workers, str(ctx.blobs.root), settings.warm_models_per_worker,
+                                     str(settings.models_path))
             ctx.scheduler = Scheduler(settings, ctx.sessions, ctx.blobs, ctx.registry, executor,
                                       SchedulerLock(ctx.db, settings.home))
             ctx.scheduler.start()
@@ -81,8 +91,9 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (files.router, registry.router, jobs.router):
+    for router in (files.router, registry.router, jobs.router, models.router, apps.router):
         app.include_router(router, prefix=SURFACES["archetype"])
+    app.include_router(gravity_jobs.router)
     app.include_router(blob_routes.router)
 
     @app.get("/healthz", tags=["ops"], summary="200 once the server accepts jobs")

@@ -29,14 +29,21 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("api-key") or request.headers.get("x-api-key")
 
 
-def current_org(request: Request, ctx: CtxDep) -> Org:
+def current_principal(request: Request, ctx: CtxDep) -> auth.Principal:
     key = presented_key(request)
     if not key:
         raise Unauthorized("missing API key", suggestion="Send 'Authorization: Bearer <key>' (or an API-KEY / x-api-key header).")
-    org = auth.authenticate(ctx, key)
-    if org is None:
+    principal = auth.authenticate_principal(ctx, key)
+    if principal is None:
         raise Unauthorized("invalid API key", suggestion="Check the key; create one with `jobport keys create --org NAME`.")
-    return org
+    return principal
+
+
+CurrentPrincipal = Annotated[auth.Principal, Depends(current_principal)]
+
+
+def current_org(principal: CurrentPrincipal) -> Org:
+    return principal.org
 
 
 CurrentOrg = Annotated[Org, Depends(current_org)]

@@ -1,5 +1,6 @@
 """Error rendering. The Archetype surface (and the native API) answer
-`{"errors": [{code, message, suggestion, error_uid}]}`."""
+`{"errors": [{code, message, suggestion, error_uid}]}`; the Gravity surface answers its envelope
+`{"data": null, "isError": true, "errorMessage": "..."}`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jobport.api.gravity import render as gravity_render
 from jobport.domain.errors import DomainError, Problem
 from jobport.domain.ids import error_uid
 
@@ -52,17 +54,28 @@ def _join_loc(parts: list[str]) -> list[str]:
     return out
 
 
+GRAVITY_PREFIX = "/api/v1/jobs"
+
+
+def _body(request: Request, problems: list[Problem]) -> dict:
+    """Each surface's own error body: Gravity's envelope under /api/v1/jobs, Archetype's elsewhere."""
+    if request.url.path.startswith(GRAVITY_PREFIX):
+        return gravity_render.error_envelope(problems)
+    return archetype_body(problems)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
-        return JSONResponse(archetype_body(exc.problems), status_code=exc.status_code)
+        return JSONResponse(_body(request, exc.problems), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return JSONResponse(archetype_body(_validation_problems(exc)), status_code=400)
+        return JSONResponse(_body(request, _validation_problems(exc)), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         suggestion = "Check the path against /docs." if exc.status_code in (404, 405) else ""
-        return JSONResponse(archetype_body([Problem(str(exc.detail), None, suggestion, code)]), status_code=exc.status_code)
+        return JSONResponse(_body(request, [Problem(str(exc.detail), None, suggestion, code)]),
+                            status_code=exc.status_code)

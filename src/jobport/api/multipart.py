@@ -23,7 +23,12 @@ from jobport.store import files as file_store
 class FileReceiver:
     """Receives the part named `file` into a new blob; other parts are ignored."""
 
-    def __init__(self, blobs: BlobStore, org_id: str, max_bytes: int, is_base64: bool = False) -> None:
+    def __init__(self, blobs: BlobStore, org_id: str, max_bytes: int, is_base64: bool = False,
+                 blob_key: str | None = None, any_type: bool = False) -> None:
+        """`blob_key`: where the bytes go (default: the org's file blob of a new uid). `any_type`:
+        take any part content type (Gravity files are described by the request's mimeType)."""
+        self._blob_key = blob_key
+        self.any_type = any_type
         self.blobs = blobs
         self.org_id = org_id
         self.max_bytes = max_bytes
@@ -39,14 +44,17 @@ class FileReceiver:
 
     @property
     def blob_key(self) -> str:
-        return file_store.blob_key(self.org_id, self.uid)
+        return self._blob_key or file_store.blob_key(self.org_id, self.uid)
 
     def begin(self, filename: str | None, content_type: str | None) -> None:
         if self._cm is not None or self.committed:
             raise Invalid("more than one 'file' part", field="file", code="invalid_request",
                           suggestion="Upload one file per request.")
         self.file_id = file_service.clean_file_id(filename)
-        self.file_type = file_service.resolve_file_type(self.file_id, content_type)
+        if self.any_type:
+            self.file_type = (content_type or "application/octet-stream").strip()
+        else:
+            self.file_type = file_service.resolve_file_type(self.file_id, content_type)
         self.stats = file_service.UploadStats(is_csv=self.file_type == "text/csv",
                                               is_text=self.file_type in ("text/plain", "application/json"))
         self._cm = self.blobs.writer(self.blob_key)
@@ -96,7 +104,10 @@ class FileReceiver:
             self.committed = False
 
 
-async def receive_file(request: Request, receiver: FileReceiver) -> None:
+async def receive_file(request: Request, receiver: FileReceiver, fields: dict[str, bytes] | None = None,
+                       max_field_bytes: int = 1024 * 1024) -> None:
+    """Stream the `file` part into `receiver`; other parts are ignored, or, with `fields`, collected
+    there by name (each at most `max_field_bytes`)."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -107,10 +118,10 @@ async def receive_file(request: Request, receiver: FileReceiver) -> None:
         raise TooLarge(f"request is larger than the limit of {receiver.max_bytes} bytes", field="file",
                        suggestion="Split the file, or ask the operator to raise JOBPORT_MAX_UPLOAD_BYTES.")
 
-    state: dict = {"headers": {}, "field": b"", "value": b"", "active": False}
+    state: dict = {"headers": {}, "field": b"", "value": b"", "active": False, "collect": None}
 
     def on_part_begin() -> None:
-        state.update(headers={}, field=b"", value=b"", active=False)
+        state.update(headers={}, field=b"", value=b"", active=False, collect=None)
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state["field"] += data[start:end]
@@ -129,10 +140,21 @@ async def receive_file(request: Request, receiver: FileReceiver) -> None:
             part_type = state["headers"].get("content-type", b"").decode("latin-1") or None
             receiver.begin(filename.decode("utf-8", errors="replace") if filename else None, part_type)
             state["active"] = True
+        elif fields is not None and disposition.get(b"name"):
+            name = disposition[b"name"].decode("utf-8", errors="replace")
+            state["collect"] = name
+            fields[name] = b""
+            fields[f"{name}:content-type"] = state["headers"].get("content-type", b"")
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["active"]:
             receiver.write(data[start:end])
+        elif state["collect"] is not None:
+            name = state["collect"]
+            fields[name] += data[start:end]
+            if len(fields[name]) > max_field_bytes:
+                raise TooLarge(f"form field {name!r} is larger than {max_field_bytes} bytes", field=name,
+                               suggestion="Send large data as the 'file' part.")
 
     def on_part_end() -> None:
         if state["active"]:

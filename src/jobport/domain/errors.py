@@ -59,3 +59,10 @@ class TooLarge(DomainError):
     status_code = 413
     default_code = "invalid_file_size"
 
+
+
+class Misconfigured(DomainError):
+    """The server's own configuration is broken (an admin must fix it); not the caller's fault."""
+
+    status_code = 503
+    default_code = "server_misconfigured"

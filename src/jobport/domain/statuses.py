@@ -72,3 +72,16 @@ _ARCHETYPE = {
 def archetype_status(status: str) -> str:
     s = JobStatus(status)
     return _ARCHETYPE.get(s, s.value)
+
+
+_GRAVITY = {
+    JobStatus.COMPLETED: "success",
+    JobStatus.FAILED: "error",
+    JobStatus.CANCELLED: "fail",
+    JobStatus.EXPIRED: "fail",
+}
+
+
+def gravity_status(status: str) -> str:
+    """Gravity's client enum: incomplete (anything not finished), success, error, fail."""
+    return _GRAVITY.get(JobStatus(status), "incomplete")

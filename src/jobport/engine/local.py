@@ -33,8 +33,9 @@ class _Handle:
 
 
 class LocalExecutor:
-    def __init__(self, size: int, blob_root: str, warm_models: int = 2) -> None:
+    def __init__(self, size: int, blob_root: str, warm_models: int = 2, models_file: str | None = None) -> None:
         self.size = size
+        self.models_file = models_file
         self.blob_root = blob_root
         self.warm_models = warm_models
         self.threads_per_worker = max(1, (os.cpu_count() or 1) // size)
@@ -44,7 +45,8 @@ class LocalExecutor:
         parent_conn, child_conn = _ctx.Pipe(duplex=True)
         process = _ctx.Process(
             target=worker_main,
-            args=(child_conn, os.getpid(), self.blob_root, self.warm_models, slot, self.threads_per_worker),
+            args=(child_conn, os.getpid(), self.blob_root, self.warm_models, slot, self.threads_per_worker,
+                  self.models_file),
             name=f"jobport-worker-{slot}",
             daemon=True,
         )

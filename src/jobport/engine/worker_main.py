@@ -20,6 +20,7 @@ from typing import Any
 
 from jobport.blobs.local import LocalBlobStore
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
+from jobport.llm import catalogue
 from jobport.pipelines.registry import Registry
 from jobport.pipelines.sdk import FileRef, InputError, LoadContext, LoadError, Worker
 
@@ -79,7 +80,8 @@ def _file_ref(spec: FileSpec, blobs: LocalBlobStore) -> FileRef:
     )
 
 
-def worker_main(conn, parent_pid: int, blob_root: str, warm_models: int, slot: int, threads: int = 1) -> None:
+def worker_main(conn, parent_pid: int, blob_root: str, warm_models: int, slot: int, threads: int = 1,
+                models_file: str | None = None) -> None:
     _die_with_parent(parent_pid)
     # One BLAS/OpenMP pool per worker sized to its share of the cores: N workers each spinning up
     # a pool as large as the machine oversubscribe the CPU (3x slower KNN queries measured).
@@ -87,6 +89,7 @@ def worker_main(conn, parent_pid: int, blob_root: str, warm_models: int, slot: i
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us.
+    catalogue.configure(models_file)
     blobs = LocalBlobStore(blob_root)
     registry = Registry.from_entry_points()
     warm: OrderedDict[str, Worker] = OrderedDict()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from jobport.domain.errors import NotFound
 from jobport.services.context import AppContext, write_secret_file
+from jobport.store import apps as app_store
 from jobport.store import orgs
 from jobport.store.db import transaction
 from jobport.store.tables import Org
@@ -29,14 +33,34 @@ def bootstrap(ctx: AppContext) -> str | None:
     return None
 
 
-def create_key(ctx: AppContext, org_name: str, name: str | None = None) -> tuple[str, str]:
-    """A new key for `org_name` (created if new). Returns (org id, plaintext key)."""
+def create_key(ctx: AppContext, org_name: str, name: str | None = None, app: str | None = None) -> tuple[str, str]:
+    """A new key for `org_name` (created if new), bound to the org's `app` (name or id) if given.
+    Returns (org id, plaintext key)."""
     with transaction(ctx.sessions) as session:
         org = orgs.get_or_create_org(session, org_name)
-        _, plaintext = orgs.add_key(session, org, name=name)
+        app_id = None
+        if app is not None:
+            found = app_store.get(session, org.id, app)
+            if found is None:
+                raise NotFound(f"org {org_name} has no app {app!r}", field="app",
+                               suggestion="Create it first: `jobport apps create ...`, or list them with `jobport apps list`.")
+            app_id = found.id
+        row, plaintext = orgs.add_key(session, org, name=name)
+        row.app_id = app_id
         return org.id, plaintext
 
 
-def authenticate(ctx: AppContext, key: str) -> Org | None:
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's org, and the app the key is bound to (None for an org-wide key)."""
+
+    org: Org
+    app_id: str | None
+
+
+def authenticate_principal(ctx: AppContext, key: str) -> Principal | None:
     with ctx.sessions() as session:
-        return orgs.org_for_key(session, key)
+        org = orgs.org_for_key(session, key)
+        if org is None:
+            return None
+        return Principal(org, app_store.app_for_key(session, key))

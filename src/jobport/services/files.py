@@ -36,7 +36,13 @@ def clean_file_id(filename: str | None) -> str:
     return name
 
 
+# Model files for apps (`worker.model` of tabular-model): binary, typed by extension only.
+MODEL_EXTENSIONS = (".onnx", ".skops")
+
+
 def resolve_file_type(filename: str, declared: str | None) -> str:
+    if filename.lower().endswith(MODEL_EXTENSIONS):
+        return "application/octet-stream"
     declared = (declared or "").split(";", 1)[0].strip().lower()
     if declared in ACCEPTED_TYPES:
         return declared
@@ -45,7 +51,8 @@ def resolve_file_type(filename: str, declared: str | None) -> str:
             f"file type {declared!r} is not accepted",
             code="invalid_file_type",
             field="file",
-            suggestion=f"Upload one of {', '.join(ACCEPTED_TYPES)} (send JSONL as text/plain).",
+            suggestion=f"Upload one of {', '.join(ACCEPTED_TYPES)} (send JSONL as text/plain), or a model file "
+                       f"({', '.join(MODEL_EXTENSIONS)}).",
         )
     ext = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     guessed = _BY_EXTENSION.get(ext) or mimetypes.guess_type(filename)[0]

@@ -35,6 +35,17 @@ def get_by_idempotency_key(session: Session, org_id: str, key: str) -> Job | Non
     return session.scalar(select(Job).where(Job.org_id == org_id, Job.idempotency_key == key))
 
 
+def get_by_uuid(session: Session, org_id: str, job_uuid: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.org_id == org_id, Job.uuid == job_uuid))
+
+
+def latest_of_surface(session: Session, org_id: str, surface: str, app_id: str | None, limit: int) -> list[Job]:
+    query = select(Job).where(Job.org_id == org_id, Job.surface == surface)
+    if app_id is not None:
+        query = query.where(Job.app_id == app_id)
+    return list(session.scalars(query.order_by(Job.created_at.desc(), Job.seq.desc()).limit(limit)))
+
+
 def add_event(
     session: Session,
     job_id: str,

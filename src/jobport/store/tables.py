@@ -43,6 +43,8 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # A key bound to an app: the Gravity surface runs that app's model for it.
+    app_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class File(Base):
@@ -117,6 +119,61 @@ class Job(Base):
     completed_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Jobs of an app (Gravity / super.AI surfaces): which app version ran, and the usage billed at creation.
+    surface: Mapped[str | None] = mapped_column(String(20))
+    app_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    app_version: Mapped[str | None] = mapped_column(String(50))
+    record_count: Mapped[int | None] = mapped_column(BigInteger)
+    record_group_count: Mapped[int | None] = mapped_column(BigInteger)
+    billed_usage: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class App(Base):
+    """A saved pipeline + config + model files + pricing that clients run by name (UUID id)."""
+
+    __tablename__ = "apps"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_apps_org_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    pipeline_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AppVersion(Base):
+    """One immutable version of an app: its reference files are copied, so later uploads cannot change it."""
+
+    __tablename__ = "app_versions"
+    __table_args__ = (UniqueConstraint("app_id", "version", name="uq_app_versions_app_version"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    config: Mapped[dict[str, Any]]
+    references: Mapped[list[Any]]
+    records_per_group: Mapped[int] = mapped_column(Integer)
+    units_per_group: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    deactivated_at: Mapped[datetime | None]
+
+
+class UsageEntry(Base):
+    """The usage ledger: one row per billed job, written in the job's creating transaction."""
+
+    __tablename__ = "usage_entries"
+    __table_args__ = (Index("ix_usage_org_created", "org_id", "created_at"),)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    app_id: Mapped[str | None] = mapped_column(String(36))
+    job_id: Mapped[str] = mapped_column(String(64))
+    surface: Mapped[str] = mapped_column(String(20))
+    records: Mapped[int] = mapped_column(BigInteger)
+    record_groups: Mapped[int] = mapped_column(BigInteger)
+    billed_units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
 
 
 class JobInput(Base):

@@ -1,0 +1,62 @@
+"""The example app `jobport serve` registers on first start: an Iris classifier (scikit-learn,
+trained from the dataset bundled in scikit-learn, exported to ONNX) hosted with the
+`tabular-model` pipeline, and an API key bound to it for the Gravity surface."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from jobport.services import apps as app_service
+from jobport.services import files as file_service
+from jobport.services.context import AppContext, write_secret_file
+from jobport.store import apps as app_store
+from jobport.store import files as file_store
+from jobport.store import orgs
+from jobport.store.db import transaction
+
+EXAMPLE_APP = "iris-classifier"
+MODEL_FILE = "iris-classifier.onnx"
+PIPELINE = "tabular-model"
+# Gravity's documented example: 3 records -> 1 record group -> 20 units ($0.020).
+PRICING = app_service.PricingIn(records_per_group=1000, units_per_group=20)
+
+
+def example_key_path(ctx: AppContext) -> Path:
+    return ctx.settings.home / "example-app.key"
+
+
+def register_example_app(ctx: AppContext) -> str | None:
+    """Create the example app in the default org unless it exists (or the pipeline is missing).
+    Returns the new app-bound key on the start that created it (stored 0600 under home too)."""
+    if not any(p.spec.key == PIPELINE for p in ctx.registry.all()):
+        return None
+    from jobport.pipelines.tabular.example import build_example_model  # trains a model: only when needed
+
+    with transaction(ctx.sessions) as session:
+        org = orgs.get_or_create_org(session, ctx.settings.default_org)
+        if app_store.get(session, org.id, EXAMPLE_APP) is not None:
+            return None
+        org_id = org.id
+    with tempfile.TemporaryDirectory(prefix="jobport-example-") as tmp:
+        model = build_example_model(Path(tmp))
+        uid = file_service.new_file_uid()
+        stats = file_service.UploadStats(is_csv=False)
+        with open(model.path, "rb") as source, ctx.blobs.writer(file_store.blob_key(org_id, uid)) as out:
+            while chunk := source.read(1 << 20):
+                stats.feed(chunk)
+                out.write(chunk)
+    file_service.record_upload(ctx, org_id, MODEL_FILE, uid, "application/octet-stream", stats)
+    body = app_service.AppCreate(
+        name=EXAMPLE_APP, pipeline_key=PIPELINE, version="1.0.0", config=model.config, pricing=PRICING,
+        references={"worker.model": [app_service.ReferenceIn(file_id=MODEL_FILE)]},
+        description="Iris species from sepal_length, sepal_width, petal_length, petal_width (cm): a scikit-learn "
+                    "logistic regression exported to ONNX. Outputs label and one probability per species.",
+    )
+    app = app_service.create_app(ctx, org_id, body)
+    with transaction(ctx.sessions) as session:
+        org = orgs.get_or_create_org(session, ctx.settings.default_org)
+        row, plaintext = orgs.add_key(session, org, name=f"{EXAMPLE_APP} (example app)")
+        row.app_id = app.id
+    write_secret_file(example_key_path(ctx), plaintext)
+    return plaintext

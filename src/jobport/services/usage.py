@@ -1,0 +1,37 @@
+"""The usage ledger: what each org was billed, per app and surface (units of $0.001)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jobport.services.context import AppContext
+from jobport.store import apps as app_store
+from jobport.store.db import as_utc
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat().replace("+00:00", "Z") if value else None
+
+
+def report(ctx: AppContext, org_id: str, since: datetime | None, until: datetime | None,
+           offset: int, limit: int) -> dict[str, Any]:
+    with ctx.sessions() as session:
+        totals = app_store.usage_totals(session, org_id, since, until)
+        entries, total = app_store.usage_entries(session, org_id, since, until, offset, limit)
+        names = {a.id: a.name for a in app_store.list_apps(session, org_id, 0, 10_000)[0]}
+    by_app = [{"app_id": app_id, "app_name": names.get(app_id), "surface": surface, "jobs": jobs,
+               "records": int(records or 0), "record_groups": int(groups or 0), "billed_units": int(units or 0)}
+              for app_id, surface, jobs, records, groups, units in totals]
+    return {
+        "org_id": org_id, "since": _iso(since), "until": _iso(until),
+        "totals": {"jobs": sum(r["jobs"] for r in by_app), "records": sum(r["records"] for r in by_app),
+                   "record_groups": sum(r["record_groups"] for r in by_app),
+                   "billed_units": sum(r["billed_units"] for r in by_app),
+                   "billed_usd": round(sum(r["billed_units"] for r in by_app) / 1000, 3)},
+        "by_app": sorted(by_app, key=lambda r: -r["billed_units"]),
+        "total": total, "offset": offset, "limit": limit,
+        "entries": [{"job_id": e.job_id, "app_id": e.app_id, "surface": e.surface, "records": e.records,
+                     "record_groups": e.record_groups, "billed_units": e.billed_units, "created_at": _iso(e.created_at)}
+                    for e in entries],
+    }
