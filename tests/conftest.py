@@ -83,7 +83,10 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp(f"home-{request.param}")
     database_url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
     settings = Settings(home=home, database_url=database_url, admin_key="test-admin-key", workers=2,
-                        max_upload_bytes=2 * 1024 * 1024)
+                        max_upload_bytes=2 * 1024 * 1024,
+                        # callbacks: reach receivers on 127.0.0.1, retry within a second or two
+                        callback_allow_private_networks=True, callback_initial_backoff_seconds=0.3,
+                        callback_max_backoff_seconds=1.0)
     with TestClient(create_app(settings)) as client:
         yield Server(client, request.param)
 

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from jobport.cli_apps import register as register_app_commands
+from jobport.cli_callbacks import register as register_callback_commands  # callbacks
 from jobport.cli_client import register as register_client_commands
 from jobport.config import Settings
 
@@ -23,6 +24,7 @@ app.add_typer(models_app, name="models")
 console = Console()
 register_client_commands(app)  # files ..., jobs ..., submit (jobport/cli_client.py)
 register_app_commands(app)  # apps ..., usage (jobport/cli_apps.py)
+register_callback_commands(app)  # callbacks ... (jobport/cli_callbacks.py)
 
 
 @app.command()

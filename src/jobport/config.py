@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     )
     warm_models_per_worker: int = Field(2, ge=1, description="Loaded pipelines each worker keeps warm (LRU).")
     lease_seconds: float = Field(30.0, gt=0, description="An input lease expires this long after its last renewal.")
+    lifecycle_interval_seconds: float = Field(
+        1.0, gt=0, description="How often the scheduler expires jobs past their window and applies org budgets.")
     scheduler_tick_seconds: float = Field(0.25, gt=0, description="Longest the scheduler sleeps between passes.")
 
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v0.5/files (413 above).")
@@ -56,11 +58,39 @@ class Settings(BaseSettings):
     gravity_sync_max_records: int = Field(
         100_000, ge=0, description="Gravity jobs with more records answer `incomplete` at once (the client polls).")
     gravity_latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
+    superai_inputs_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1, description="Largest super.AI create body and inputsFileUrl file (4 MB, as the vendor).")
+    superai_max_jobs_per_request: int = Field(10_000, ge=1, description="Most inputs (jobs) in one super.AI create.")
+    superai_page_default: int = Field(10, ge=1, description="Default `size` of super.AI job lists.")
+    superai_page_max: int = Field(1000, ge=1, description="Largest `size` of super.AI job lists (400 above).")
+    fetch_allow_private_networks: bool = Field(
+        False, description="Let inputsFileUrl reach loopback/private/link-local hosts (cloud metadata stays refused).")
+    fetch_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one inputsFileUrl fetch.")
     models_file: Path | None = Field(
         None, description="TOML model catalogue for language-model pipelines (`jobport models list`); "
                           "default <home>/models.toml. Jobs can only name models listed here or built in.",
     )
     max_json_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest JSON request body.")
+
+    # -- callbacks (jobport/callbacks; docs/operations.md "Callbacks") --
+    callback_max_attempts: int = Field(
+        10, ge=1, description="Attempts of one callback delivery before it is `failed` (the first is immediate).")
+    callback_initial_backoff_seconds: float = Field(
+        30.0, gt=0, description="Wait before the first retry; later waits grow geometrically up to the maximum.")
+    callback_max_backoff_seconds: float = Field(
+        43200.0, gt=0, description="Wait before the last retry (and cap of Retry-After); with the defaults the "
+                                   "10 attempts span about 20 h.")
+    callback_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one callback attempt.")
+    callback_allow_private_networks: bool = Field(
+        False, description="Allow callback URLs on loopback/private addresses (development, trusted receivers); "
+                           "cloud metadata addresses stay refused.")
+    callback_concurrency: int = Field(8, ge=1, description="Callback attempts sent at once by one server process.")
+    callback_batch_size: int = Field(32, ge=1, description="Most due callbacks claimed by one deliverer pass.")
+    callback_poll_seconds: float = Field(
+        1.0, gt=0, description="Longest the deliverer sleeps between looks for due callbacks (it is woken at once "
+                               "by callbacks enqueued in its own process).")
+    callback_secret_grace_seconds: float = Field(
+        86400.0, ge=0, description="After a secret rotation the old secret also signs callbacks for this long.")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -174,3 +174,13 @@ def test_omega_alias_warns(ready):
     job = api.post("/v0.5/batch/jobs", json=body).json()
     warns = api.get(f"/v0.5/batch/jobs/{job['id']}/events", params={"level": "WARN"}).json()["events"]
     assert any("alias" in e["message"] for e in warns), warns
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "ftp://example.com/hook",
+                                 "http://metadata.google.internal/"])
+def test_callback_url_refused_by_the_ssrf_guard(ready, url):
+    api, body = ready
+    r = api.post("/v0.5/batch/jobs", json={**body, "callback_url": url})
+    errors = _error(r)
+    assert errors[0]["field"] == "callback_url"
+    _assert_nothing_stored(api)

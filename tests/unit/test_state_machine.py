@@ -44,7 +44,7 @@ def test_terminal_states_have_no_way_out_except_retry():
 def test_cancel_and_retry_sources():
     assert {JobStatus.PENDING, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.ADMITTED} <= CANCELLABLE
     assert not (CANCELLABLE & {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-    assert RETRYABLE == {JobStatus.FAILED, JobStatus.CANCELLED}
+    assert RETRYABLE == {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 
 
 def test_archetype_spelling():

@@ -12,11 +12,15 @@ from fastapi.responses import JSONResponse
 
 from jobport import __version__
 from jobport.api import blobs as blob_routes
+from jobport.api import callback_hooks  # callbacks: the outbox transition hook
 from jobport.api import errors
 from jobport.api.archetype import apps, files, jobs, models, registry
+from jobport.api.archetype import callbacks as callback_routes  # callbacks
 from jobport.api.deps import base_url
 from jobport.api.gravity import jobs as gravity_jobs
-from jobport.api.errors import archetype_body
+from jobport.api.superai import jobs as superai_jobs
+from jobport.api.errors import body_for_path
+from jobport.callbacks.deliverer import CallbackDeliverer  # callbacks
 from jobport.config import Settings
 from jobport.domain.errors import Problem
 from jobport.engine.local import LocalExecutor
@@ -29,7 +33,7 @@ from jobport.store.db import migrate
 
 log = structlog.get_logger("jobport")
 
-SURFACES = {"archetype": "/v0.5", "gravity": "/api/v1/jobs"}
+SURFACES = {"archetype": "/v0.5", "superai": "/v1", "gravity": "/api/v1/jobs"}
 
 
 class BodyLimit:
@@ -45,9 +49,9 @@ class BodyLimit:
             content_type = headers.get(b"content-type", b"")
             length = headers.get(b"content-length", b"")
             if not content_type.startswith(b"multipart/") and length.isdigit() and int(length) > self.limit:
-                body = archetype_body([Problem(f"request body is larger than {self.limit} bytes", "body",
-                                               "Send a smaller body; upload big data through /v0.5/files.",
-                                               "request_too_large")])
+                body = body_for_path(scope.get("path", ""), [Problem(
+                    f"request body is larger than {self.limit} bytes", "body",
+                    "Send a smaller body; upload big data through /v0.5/files.", "request_too_large")])
                 await JSONResponse(body, status_code=413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -76,12 +80,20 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
             ctx.scheduler = Scheduler(settings, ctx.sessions, ctx.blobs, ctx.registry, executor,
                                       SchedulerLock(ctx.db, settings.home))
             ctx.scheduler.start()
+        # callbacks: the outbox deliverer runs next to the scheduler and stops after it; what it has
+        # not sent by then stays in the outbox for the next start
+        deliverer = CallbackDeliverer(settings, ctx.sessions) if run_scheduler else None
+        if deliverer is not None:
+            deliverer.start()
+        app.state.callback_deliverer = deliverer
         app.state.ctx = ctx
         try:
             yield
         finally:
             if ctx.scheduler is not None:
                 ctx.scheduler.stop()
+            if deliverer is not None:  # callbacks
+                deliverer.stop()
             ctx.db.dispose()
 
     app = FastAPI(
@@ -91,9 +103,11 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (files.router, registry.router, jobs.router, models.router, apps.router):
+    callback_hooks.install()  # callbacks: job callbacks enter the outbox with the job's terminal move
+    for router in (files.router, registry.router, jobs.router, models.router, apps.router, callback_routes.router):
         app.include_router(router, prefix=SURFACES["archetype"])
     app.include_router(gravity_jobs.router)
+    app.include_router(superai_jobs.router)
     app.include_router(blob_routes.router)
 
     @app.get("/healthz", tags=["ops"], summary="200 once the server accepts jobs")

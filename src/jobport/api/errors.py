@@ -1,6 +1,6 @@
 """Error rendering. The Archetype surface (and the native API) answer
 `{"errors": [{code, message, suggestion, error_uid}]}`; the Gravity surface answers its envelope
-`{"data": null, "isError": true, "errorMessage": "..."}`."""
+`{"data": null, "isError": true, "errorMessage": "..."}`; the super.AI surface `{"message": "..."}`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobport.api.gravity import render as gravity_render
+from jobport.api.superai import render as superai_render
 from jobport.domain.errors import DomainError, Problem
 from jobport.domain.ids import error_uid
 
@@ -55,13 +56,21 @@ def _join_loc(parts: list[str]) -> list[str]:
 
 
 GRAVITY_PREFIX = "/api/v1/jobs"
+SUPERAI_PREFIX = "/v1/"
+
+
+def body_for_path(path: str, problems: list[Problem]) -> dict:
+    """Each surface's own error body: Gravity's envelope under /api/v1/jobs, super.AI's under /v1,
+    Archetype's elsewhere."""
+    if path.startswith(GRAVITY_PREFIX):
+        return gravity_render.error_envelope(problems)
+    if path.startswith(SUPERAI_PREFIX):
+        return superai_render.error_body(problems)
+    return archetype_body(problems)
 
 
 def _body(request: Request, problems: list[Problem]) -> dict:
-    """Each surface's own error body: Gravity's envelope under /api/v1/jobs, Archetype's elsewhere."""
-    if request.url.path.startswith(GRAVITY_PREFIX):
-        return gravity_render.error_envelope(problems)
-    return archetype_body(problems)
+    return body_for_path(request.url.path, problems)
 
 
 def install(app: FastAPI) -> None:

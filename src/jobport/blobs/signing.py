@@ -21,9 +21,10 @@ class UrlSigner:
         message = f"{key}\n{filename}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def sign(self, base_url: str, key: str, filename: str, now: float | None = None) -> tuple[str, int]:
-        """The URL and its expiry (unix seconds)."""
-        expires = int((now if now is not None else time.time()) + self.ttl_seconds)
+    def sign(self, base_url: str, key: str, filename: str, now: float | None = None,
+             ttl: int | None = None) -> tuple[str, int]:
+        """The URL and its expiry (unix seconds); `ttl` shortens the default lifetime."""
+        expires = int((now if now is not None else time.time()) + (ttl or self.ttl_seconds))
         query = urlencode({"filename": filename, "expires": expires, "signature": self._mac(key, filename, expires)})
         return f"{base_url.rstrip('/')}/blobs/{quote(key)}?{query}", expires
 

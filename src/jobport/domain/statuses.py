@@ -38,7 +38,8 @@ ACTIVE = frozenset({JobStatus.ADMITTED, JobStatus.RUNNING})
 # target status -> statuses it may be entered from
 ALLOWED_SOURCES: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PARKED: frozenset(),  # only entered at creation
-    JobStatus.PENDING: frozenset({JobStatus.PARKED, JobStatus.SUSPENDED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.PENDING: frozenset(
+        {JobStatus.PARKED, JobStatus.SUSPENDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}),
     JobStatus.ADMITTED: frozenset({JobStatus.PENDING, JobStatus.PREEMPTED}),
     JobStatus.RUNNING: frozenset({JobStatus.ADMITTED}),
     JobStatus.PREEMPTED: frozenset({JobStatus.ADMITTED, JobStatus.RUNNING}),
@@ -54,7 +55,7 @@ ALLOWED_SOURCES: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 # Retry re-queues only a job that ended without finishing its work.
-RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
 CANCELLABLE = ALLOWED_SOURCES[JobStatus.CANCELLED]
 
 
@@ -85,3 +86,30 @@ _GRAVITY = {
 def gravity_status(status: str) -> str:
     """Gravity's client enum: incomplete (anything not finished), success, error, fail."""
     return _GRAVITY.get(JobStatus(status), "incomplete")
+
+
+_SUPERAI = {
+    JobStatus.PARKED: "PENDING",
+    JobStatus.PENDING: "SCHEDULED",
+    JobStatus.ADMITTED: "SCHEDULED",
+    JobStatus.PREEMPTED: "SCHEDULED",
+    JobStatus.RUNNING: "IN_PROGRESS",
+    JobStatus.CANCELLED: "CANCELED",
+}
+
+
+def superai_status(status: str) -> str:
+    """super.AI's words: PENDING (parked), SCHEDULED, IN_PROGRESS, SUSPENDED, COMPLETED, FAILED, CANCELED, EXPIRED."""
+    s = JobStatus(status)
+    return _SUPERAI.get(s, s.value)
+
+
+def from_superai_status(word: str) -> list[JobStatus]:
+    """Internal statuses a super.AI status word covers (REVIEWED is COMPLETED + reviewed)."""
+    word = word.strip().upper()
+    if word == "REVIEWED":
+        return [JobStatus.COMPLETED]
+    matches = [s for s in JobStatus if superai_status(s.value) == word]
+    if not matches:
+        raise ValueError(word)
+    return matches

@@ -18,6 +18,8 @@ class FileSpec:
     sha256: str
     num_bytes: int
     blob_key: str
+    # An inline record (super.AI input object as one JSONL line): bytes travel with the task, no blob.
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from jobport.blobs.base import BlobStore
 from jobport.config import Settings
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
+from jobport.engine import lifecycle
 from jobport.engine.executor import Executor
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
@@ -47,7 +48,8 @@ def _file_spec(row: JobInput) -> FileSpec:
     return FileSpec(
         input_id=row.id, port_name=row.port_name, file_id=row.file_id, filename=data["filename"],
         metadata=data.get("metadata") or {}, sha256=data["sha256"], num_bytes=data["num_bytes"],
-        blob_key=data["blob_key"],
+        blob_key=data.get("blob_key") or "",
+        inline=data["inline"].encode() if data.get("inline") is not None else None,
     )
 
 
@@ -69,6 +71,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._references: dict[str, tuple[FileSpec, ...]] = {}
         self._last_renew = 0.0
+        self._last_lifecycle = 0.0
         self._last_status_check = 0.0
         self.has_lock = False
         self.ready = threading.Event()
@@ -142,7 +145,19 @@ class Scheduler:
         if now - self._last_renew > self.settings.lease_seconds / 3:
             self._last_renew = now
             self._renew_and_reap()
+        if now - self._last_lifecycle > self.settings.lifecycle_interval_seconds:
+            self._last_lifecycle = now
+            self._lifecycle()
         self._dispatch()
+
+    def _lifecycle(self) -> None:
+        with transaction(self.sessions) as session:
+            expired = lifecycle.expire_due(session, utcnow())
+            suspended, resumed = lifecycle.apply_budgets(session)
+        if expired or suspended:
+            self._stop_ended_jobs()
+        if expired or suspended or resumed:
+            log.info("lifecycle", expired=expired, suspended=suspended, resumed=resumed)
 
     def _recover(self) -> None:
         if hasattr(self.blobs, "clean_temp"):

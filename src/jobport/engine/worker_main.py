@@ -8,6 +8,7 @@ watchdog thread), so a killed server never leaves a worker writing behind its ba
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import signal
 import sys
@@ -73,6 +74,12 @@ class _PipeSink:
 
 
 def _file_ref(spec: FileSpec, blobs: LocalBlobStore) -> FileRef:
+    if spec.inline is not None:
+        return FileRef(
+            input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
+            metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,
+            opener=lambda data=spec.inline: io.BytesIO(data), path=None,
+        )
     return FileRef(
         input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
         metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,

@@ -33,6 +33,8 @@ from llama_cpp._internals import LlamaContext
 
 from jobport.llm.backends import Completion, Sampling
 
+MIN_SHARED_PREFIX = 16  # tokens; a shorter common prefix is evaluated again rather than copied
+
 
 @dataclass
 class _Seq:
@@ -117,27 +119,37 @@ class BatchedGenerator:
             results[seq.index] = Completion(text, len(seq.prompt), len(seq.out))
 
     def _decode_group(self, group: list[_Seq], sampling: Sampling) -> None:
-        # Prompts: all sequences' tokens packed into shared batches; logits for each prompt's last token.
-        pending: list[tuple[int, _Seq]] = []  # (batch row, sequence) whose logits this batch yields
-        for seq in group:
+        # Prompts: packed into shared batches, logits only for each prompt's last token. A prompt that
+        # starts like an earlier one of the group (same system prompt, instruction...) gets that prefix's
+        # KV cells by `llama_memory_seq_cp` (in a unified cache a cell just gains a sequence id).
+        pending: list[tuple[int, _Seq]] = []  # (batch row, sequence) whose logits the next decode yields
+        in_batch: set[int] = set()  # sequences with tokens in the batch not yet decoded
+        for i, seq in enumerate(group):
             if sampling.repetition_penalty != 1.0:
                 seq.seen.update(seq.prompt)
-            for pos, token in enumerate(seq.prompt):
+            source, shared = _longest_prefix(seq.prompt, group[:i])
+            if shared < MIN_SHARED_PREFIX:  # not worth a decode call of its own
+                source, shared = None, 0
+            if source is not None:
+                if source.seq_id in in_batch:
+                    self._flush(pending, in_batch, sampling)
+                llama_cpp.llama_memory_seq_cp(self.memory, source.seq_id, seq.seq_id, 0, shared)
+            for pos in range(shared, len(seq.prompt)):
                 if self.batch.n_tokens == self.n_batch:
-                    self._decode_and_sample(pending, sampling)
-                    pending = []
+                    self._flush(pending, in_batch, sampling)
                 last = pos == len(seq.prompt) - 1
-                row = self._add(token, pos, seq.seq_id, last)
+                row = self._add(seq.prompt[pos], pos, seq.seq_id, last)
+                in_batch.add(seq.seq_id)
                 if last:
                     pending.append((row, seq))
-        self._decode_and_sample(pending, sampling)
+        self._flush(pending, in_batch, sampling)
         # Generation: one new token for every running sequence per decode step.
-        running = [seq for seq in group if not seq.done]
+        running = [seq for seq in group if not self._release_if_done(seq)]
         while running:
             for seq in running:
                 self._add(seq.out[-1], len(seq.prompt) + len(seq.out) - 1, seq.seq_id, True)
             self._decode_and_sample(list(enumerate(running)), sampling)
-            running = [seq for seq in running if not seq.done]
+            running = [seq for seq in running if not self._release_if_done(seq)]
 
     def _add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
         b, row = self.batch, self.batch.n_tokens
@@ -145,6 +157,11 @@ class BatchedGenerator:
         b.seq_id[row][0] = seq_id
         b.n_tokens = row + 1
         return row
+
+    def _flush(self, pending: list[tuple[int, _Seq]], in_batch: set[int], sampling: Sampling) -> None:
+        self._decode_and_sample(pending, sampling)
+        pending.clear()
+        in_batch.clear()
 
     def _decode_and_sample(self, outputs: list[tuple[int, _Seq]], sampling: Sampling) -> None:
         if self.batch.n_tokens == 0:
@@ -163,8 +180,12 @@ class BatchedGenerator:
                 seq.out.append(token)
                 seq.seen.add(token)
                 seq.done = len(seq.out) >= seq.max_new
-            if seq.done:  # free its cells now: the others (and the next group) can use them
-                llama_cpp.llama_memory_seq_rm(self.memory, seq.seq_id, -1, -1)
+
+    def _release_if_done(self, seq: _Seq) -> bool:
+        """Free a finished sequence's cells at once: the others (and the next group) can use them."""
+        if seq.done:
+            llama_cpp.llama_memory_seq_rm(self.memory, seq.seq_id, -1, -1)
+        return seq.done
 
     def close(self) -> None:
         if self.batch is not None:
@@ -183,15 +204,37 @@ def pick_token(logits: np.ndarray, seen: set[int], sampling: Sampling, rng: np.r
     if rng is None:
         return int(np.argmax(logits))
     scores = logits.astype(np.float64) / sampling.temperature
-    k = sampling.top_k if 0 < sampling.top_k < scores.size else scores.size
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
-    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
-    probs = np.exp(scores[candidates] - scores[candidates[0]])
+    if 0 < sampling.top_k < scores.size:
+        candidates = np.argpartition(-scores, sampling.top_k - 1)[: sampling.top_k]
+    else:
+        candidates = np.arange(scores.size)
+    probs = np.exp(scores[candidates] - scores[candidates].max())
     probs /= probs.sum()
-    if sampling.top_p < 1.0:  # smallest prefix whose mass reaches top_p
-        keep = min(int(np.searchsorted(np.cumsum(probs), sampling.top_p)) + 1, probs.size)
-        candidates, probs = candidates[:keep], probs[:keep] / probs[:keep].sum()
+    if sampling.top_p < 1.0:  # the smallest set of most likely tokens whose mass reaches top_p
+        head = min(64, probs.size)
+        while True:  # sort a growing head of the candidates rather than all of them
+            order = np.argpartition(-probs, head - 1)[:head] if head < probs.size else np.arange(probs.size)
+            order = order[np.argsort(-probs[order], kind="stable")]
+            mass = np.cumsum(probs[order])
+            if mass[-1] >= sampling.top_p or head == probs.size:
+                break
+            head = min(head * 4, probs.size)
+        keep = min(int(np.searchsorted(mass, sampling.top_p)) + 1, order.size)
+        candidates, probs = candidates[order[:keep]], probs[order[:keep]] / mass[keep - 1]
     return int(rng.choice(candidates, p=probs))
+
+
+def _longest_prefix(prompt: list[int], earlier: list[_Seq]) -> tuple[_Seq | None, int]:
+    """The earlier sequence sharing the longest prefix with `prompt`, and its length (the last token
+    of `prompt` is never shared: its logits are needed)."""
+    best, best_len = None, 0
+    for other in earlier:
+        n = min(len(prompt) - 1, len(other.prompt))
+        differ = np.flatnonzero(np.asarray(prompt[:n]) != np.asarray(other.prompt[:n]))
+        length = int(differ[0]) if differ.size else n
+        if length > best_len:
+            best, best_len = other, length
+    return best, best_len
 
 
 def _chat_formatter(llm: Llama) -> llama_chat_format.ChatFormatter:

@@ -22,6 +22,7 @@ from jobport.domain.errors import Invalid, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import InputStatus, JobStatus
 from jobport.pipelines.registry import deep_merge
+from jobport.services import usage as usage_service
 from jobport.services.apps import resolve_version
 from jobport.services.files import new_file_uid
 from jobport.services.context import AppContext
@@ -113,6 +114,8 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
         record_count=records, record_group_count=groups, billed_usage=billed,
     )
     with transaction(ctx.sessions) as session:
+        if usage_service.over_budget(session, request.org_id, billed):
+            job.status = JobStatus.SUSPENDED.value  # waits until the org's budget is raised
         job.pipeline_id = session.scalar(select(PipelineRow.id).where(
             PipelineRow.pipeline_key == spec.key, PipelineRow.pipeline_version == spec.version)) or job.pipeline_id
         session.add(job)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.pipelines.registry import deep_merge, default_config
@@ -51,7 +52,17 @@ class AppVersionCreate(BaseModel):
     pricing: PricingIn | None = Field(None, description="Default: the pipeline's pricing.")
 
 
-class AppCreate(AppVersionCreate):
+class AppSettings(BaseModel):
+    """Project settings of the super.AI surface."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://",
+                                           description="Where super.AI batch callbacks (v2) go.")
+    completion_window_seconds: int | None = Field(None, ge=1, le=365 * 86400,
+                                                  description="Jobs not finished this long after creation expire.")
+
+
+class AppCreate(AppVersionCreate, AppSettings):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\s][^/]*$")
     description: str = Field("", max_length=5000)
     pipeline_key: str = Field(min_length=1, max_length=200)
@@ -128,6 +139,8 @@ def _insert_version(session, app: App, body: AppVersionCreate, pipeline_version:
 
 
 def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
+    if body.batch_callback_url:
+        validate_callback_url(body.batch_callback_url, guard_for(ctx.settings), field="batch_callback_url")
     app_id = str(uuid.uuid4())
     with ctx.sessions() as session:
         if app_store.get(session, org_id, body.name) is not None:
@@ -139,7 +152,9 @@ def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
     try:
         with transaction(ctx.sessions) as session:
             app = App(id=app_id, org_id=org_id, name=body.name, description=body.description,
-                      pipeline_key=body.pipeline_key, created_at=now, updated_at=now)
+                      pipeline_key=body.pipeline_key, created_at=now, updated_at=now,
+                      batch_callback_url=body.batch_callback_url,
+                      completion_window_seconds=body.completion_window_seconds)
             session.add(app)
             session.flush()
             _insert_version(session, app, body, pipeline_version, config, references, pricing)
@@ -150,6 +165,22 @@ def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
         ctx.blobs.delete_prefix(f"apps/{app_id}/")
         raise
     return app
+
+
+def update_settings(ctx: AppContext, org_id: str, app_ref: str, body: AppSettings) -> App:
+    """Set the fields the request names (null clears one)."""
+    app = get_app(ctx, org_id, app_ref)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("batch_callback_url"):
+        validate_callback_url(changes["batch_callback_url"], guard_for(ctx.settings), field="batch_callback_url")
+    with transaction(ctx.sessions) as session:
+        row = session.get(App, app.id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated_at = utcnow()
+        session.flush()
+        session.expunge(row)
+    return row
 
 
 def get_app(ctx: AppContext, org_id: str, app_ref: str) -> App:
@@ -239,6 +270,7 @@ def public(app: App, versions: list[AppVersion]) -> dict[str, Any]:
     return {
         "id": app.id, "name": app.name, "description": app.description, "pipeline_key": app.pipeline_key,
         "latest_version": active[-1].version if active else None,
+        "batch_callback_url": app.batch_callback_url, "completion_window_seconds": app.completion_window_seconds,
         "versions": [version_public(v) for v in versions],
         "created_at": _iso(app.created_at), "updated_at": _iso(app.updated_at),
     }

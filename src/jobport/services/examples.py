@@ -54,6 +54,7 @@ def register_example_app(ctx: AppContext) -> str | None:
                     "logistic regression exported to ONNX. Outputs label and one probability per species.",
     )
     app = app_service.create_app(ctx, org_id, body)
+    file_service.delete(ctx, org_id, MODEL_FILE)  # the app version keeps its own copy of the model
     with transaction(ctx.sessions) as session:
         org = orgs.get_or_create_org(session, ctx.settings.default_org)
         row, plaintext = orgs.add_key(session, org, name=f"{EXAMPLE_APP} (example app)")

@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import CANCELLABLE, RETRYABLE, TERMINAL, InputStatus, JobStatus
@@ -135,6 +136,8 @@ def _input_data(file: File, metadata: dict[str, Any]) -> dict[str, Any]:
 def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Validate and queue a job. Returns (job, created); created is False for an idempotent replay."""
     request_hash = _request_hash(body)
+    if body.callback_url:
+        validate_callback_url(body.callback_url, guard_for(ctx.settings))
     if idempotency_key:
         with ctx.sessions() as session:
             existing = job_store.get_by_idempotency_key(session, org_id, idempotency_key)

@@ -3,7 +3,7 @@ which every job status change goes (`move_job`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -97,7 +97,15 @@ def move_job(
     if result.rowcount != 1:
         return False
     add_event(session, job_id, level, event_type or f"job.{target.value.lower()}", reason, payload)
+    for hook in TRANSITION_HOOKS:
+        hook(session, job_id, target)
     return True
+
+
+# Called inside the moving transaction after every successful move, e.g. to put callbacks in the
+# outbox (registered by the application at start: the store does not know about surfaces).
+TransitionHook = Callable[[Session, str, JobStatus], None]
+TRANSITION_HOOKS: list[TransitionHook] = []
 
 
 def queue_stats(session: Session, job: Job) -> tuple[int, int]:

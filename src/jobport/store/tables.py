@@ -32,6 +32,8 @@ class Org(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
+    # Usage budget in billed units ($0.001); jobs of an org over it are SUSPENDED until it is raised.
+    budget_units: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKey(Base):
@@ -126,6 +128,44 @@ class Job(Base):
     record_count: Mapped[int | None] = mapped_column(BigInteger)
     record_group_count: Mapped[int | None] = mapped_column(BigInteger)
     billed_usage: Mapped[int | None] = mapped_column(BigInteger)
+    # super.AI: the request's batch, job type, review state, reviewed response, completion deadline.
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    job_type: Mapped[str | None] = mapped_column(String(20))
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    reviewed_response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reviewed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class Batch(Base):
+    """All jobs created by one super.AI create request."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_app_created", "app_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(String(36))
+    job_count: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    callback_sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Operation(Base):
+    """An asynchronous bulk export (super.AI `job_responses`): a zip of jobs with responses."""
+
+    __tablename__ = "operations"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]]
+    blob_key: Mapped[str | None] = mapped_column(String(1024))
+    error: Mapped[str | None] = mapped_column(Text)
+    job_count: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
 
 
 class App(Base):
@@ -140,6 +180,9 @@ class App(Base):
     pipeline_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # super.AI project settings: batch callbacks (v2) and a completion window after which jobs expire.
+    batch_callback_url: Mapped[str | None] = mapped_column(String(2048))
+    completion_window_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class AppVersion(Base):

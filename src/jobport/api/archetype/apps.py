@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from jobport.api.archetype.paging import Page
 from jobport.api.deps import CtxDep, CurrentOrg
@@ -30,6 +31,12 @@ def list_apps(ctx: CtxDep, org: CurrentOrg, page: Page) -> dict:
     return {"total": total, "offset": page.offset, "limit": page.limit, "apps": apps}
 
 
+@router.patch("/apps/{app_id}", summary="Change an app's settings (batch callback URL, completion window)")
+async def update_app(app_id: str, body: app_service.AppSettings, ctx: CtxDep, org: CurrentOrg) -> dict:
+    app = await run_in_threadpool(app_service.update_settings, ctx, org.id, app_id, body)
+    return app_service.get_public(ctx, org.id, app.id)
+
+
 @router.get("/apps/{app_id}", summary="Get an app (by id or name) with its versions")
 def get_app(app_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
     return app_service.get_public(ctx, org.id, app_id)
@@ -49,6 +56,19 @@ def deactivate_version(app_id: str, version: str, ctx: CtxDep, org: CurrentOrg) 
 @router.post("/apps/{app_id}/versions/{version}/activate", summary="Re-activate a version")
 def activate_version(app_id: str, version: str, ctx: CtxDep, org: CurrentOrg) -> dict:
     return app_service.version_public(app_service.set_version_active(ctx, org.id, app_id, version, True))
+
+
+class BudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    budget_units: int | None = Field(description="Most billed units ($0.001) the org may use; null = no limit. "
+                                                 "Over it, waiting jobs are SUSPENDED until it is raised.", ge=0)
+
+
+@router.put("/usage/budget", summary="Set the org's usage budget")
+def set_budget(body: BudgetIn, ctx: CtxDep, org: CurrentOrg) -> dict:
+    usage_service.set_budget(ctx, org.id, body.budget_units)
+    ctx.wake_scheduler()
+    return {"org_id": org.id, "budget_units": body.budget_units}
 
 
 @router.get("/usage", summary="The org's usage ledger: totals per app and surface, and the latest entries")

@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from jobport.pipelines.machine_state.config import ReaderConfig
 from jobport.pipelines.sdk import InputError
+from jobport.pipelines.streams import RawReader
 
 Source = str | PathLike[str] | BinaryIO
 _MAX_HEADER_BYTES = 1 << 20
@@ -123,7 +124,7 @@ def _open(source: Source) -> BinaryIO:
 
 def _split_header(stream: BinaryIO, name: str) -> tuple[bytes, BinaryIO]:
     """The first line (with its newline) and the stream positioned after it."""
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(_RawAdapter(stream))
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(RawReader(stream))
     line = buffered.readline(_MAX_HEADER_BYTES)
     if not line.strip():
         raise InputError(f"{name} is empty: expected a CSV with a header row.", code="empty_file")
@@ -166,25 +167,6 @@ def _read_table(source: Source, headers: list[str], config: ReaderConfig, name: 
                 code="non_numeric_column",
             ) from None
         raise InputError(f"{name} is not a readable CSV: {text}", code="invalid_csv") from None
-
-
-class _RawAdapter(io.RawIOBase):
-    """Lets io.BufferedReader wrap any object with `read`."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._stream.close()
-        super().close()
 
 
 class _Prefixed(io.RawIOBase):

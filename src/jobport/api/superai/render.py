@@ -1,0 +1,84 @@
+"""Wire shapes of the super.AI surface: job objects, batches, callbacks, errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from jobport.domain.errors import Problem
+from jobport.domain.statuses import JobStatus, superai_status
+from jobport.store.db import as_utc
+from jobport.store.tables import Batch, Job
+
+
+def error_body(problems: list[Problem]) -> dict[str, Any]:
+    first = problems[0]
+    message = " ".join(p.message for p in problems)
+    if first.suggestion:
+        message = f"{message}. {first.suggestion}"
+    return {"message": message, **({"field": first.field} if first.field else {})}
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC as super.AI writes it: `2020-02-12T13:41:41.695000+00:00`."""
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def status_of(job: Job) -> str:
+    if job.reviewed_at is not None and job.status == JobStatus.COMPLETED.value:
+        return "REVIEWED"
+    return superai_status(job.status)
+
+
+def job_public(job: Job, input_line: str | None) -> dict[str, Any]:
+    completed = job.completed_at or job.failed_at or job.cancelled_at
+    return {
+        "id": str(job.seq),
+        "uuid": job.uuid,
+        "created": iso(job.created_at),
+        "completed": iso(completed),
+        "callbackUrl": job.callback_url,
+        "appId": job.app_id,
+        "status": status_of(job),
+        "input": orjson.loads(input_line) if input_line else None,
+        "metadata": job.job_metadata,
+        "tags": job.tags or [],
+        "correct": job.correct,
+        "jobType": job.job_type or "DEFAULT",
+        "batchId": job.batch_id,
+    }
+
+
+def job_callback(job: Job, action: str = "RESOLVED") -> dict[str, Any]:
+    """The legacy v1 job callback: no output, the receiver fetches it."""
+    return {"id": job.seq, "uuid": job.uuid, "state": status_of(job), "action": action, "postProcessingEnabled": False}
+
+
+def batch_state(counts: dict[str, int], total: int) -> str:
+    """COMPLETED / FAILED / PARTIAL_FAILURE once every job ended, else PROCESSING."""
+    ended = sum(counts.values())
+    if ended < total:
+        return "PROCESSING"
+    completed = counts.get(JobStatus.COMPLETED.value, 0)
+    if completed == total:
+        return "COMPLETED"
+    return "FAILED" if completed == 0 else "PARTIAL_FAILURE"
+
+
+def batch_public(batch: Batch, jobs: list[Job] | None, ended_counts: dict[str, int]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "batchId": batch.id,
+        "appId": batch.app_id,
+        "created": iso(batch.created_at),
+        "jobCount": batch.job_count,
+        "state": batch_state(ended_counts, batch.job_count),
+        "counts": ended_counts,
+        "error": batch.error,
+    }
+    if jobs is not None:
+        body["jobIds"] = [str(j.seq) for j in jobs]
+        body["jobs"] = [{"id": str(j.seq), "uuid": j.uuid, "status": status_of(j)} for j in jobs]
+    return body

@@ -1,0 +1,277 @@
+"""super.AI job use cases beyond create: listing with filters, responses, cancel/restart rules,
+review, tags, batches and bulk exports (a zip holding a JSON list of jobs with responses)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+
+from jobport.callbacks import outbox
+from jobport.domain.errors import Invalid, NotFound
+from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status
+from jobport.services import jobs as job_service
+from jobport.services.context import AppContext
+from jobport.store import jobs as job_store
+from jobport.store.db import transaction, utcnow
+from jobport.store.tables import Batch, Job, JobInput, JobOutput, Operation
+
+SORT_COLUMNS = {"id": Job.seq, "created": Job.created_at, "createdAt": Job.created_at, "completed": Job.completed_at,
+                "completedAt": Job.completed_at, "status": Job.status, "uuid": Job.uuid}
+CANCELLABLE = {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
+RESTARTABLE = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    created_start: datetime | None = None
+    created_end: datetime | None = None
+    completed_start: datetime | None = None
+    completed_end: datetime | None = None
+    status_in: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    correct: bool | None = None
+    batch_id: str | None = None
+    id_search: str | None = None
+
+
+def _filtered(org_id: str, app_id: str, f: JobFilter):
+    query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == "superai")
+    if f.created_start:
+        query = query.where(Job.created_at >= f.created_start)
+    if f.created_end:
+        query = query.where(Job.created_at <= f.created_end)
+    if f.completed_start:
+        query = query.where(Job.completed_at >= f.completed_start)
+    if f.completed_end:
+        query = query.where(Job.completed_at <= f.completed_end)
+    if f.status_in:
+        internal, reviewed_only = set(), False
+        for word in f.status_in:
+            try:
+                internal |= {s.value for s in from_superai_status(word)}
+            except ValueError:
+                raise Invalid(f"statusIn: unknown status {word!r}", field="statusIn",
+                              suggestion="Use PENDING, SCHEDULED, IN_PROGRESS, SUSPENDED, COMPLETED, REVIEWED, FAILED, "
+                                         "CANCELED or EXPIRED.") from None
+            reviewed_only |= word.strip().upper() == "REVIEWED" and len(f.status_in) == 1
+        query = query.where(Job.status.in_(internal))
+        if reviewed_only:
+            query = query.where(Job.reviewed_at.is_not(None))
+    if f.correct is not None:
+        query = query.where(Job.correct.is_(f.correct))
+    if f.batch_id:
+        query = query.where(Job.batch_id == f.batch_id)
+    if f.id_search:
+        ref = f.id_search.strip()
+        query = query.where(Job.seq == int(ref)) if ref.isdigit() else query.where(Job.uuid == ref)
+    return query
+
+
+def _tag_match(job: Job, tags: tuple[str, ...]) -> bool:
+    return not tags or bool(set(tags) & set(job.tags or []))
+
+
+def input_lines(session, job_ids: list[str]) -> dict[str, str | None]:
+    rows = session.execute(select(JobInput.job_id, JobInput.data).where(JobInput.job_id.in_(job_ids),
+                                                                        JobInput.tracked.is_(True)))
+    return {job_id: (data or {}).get("inline") for job_id, data in rows}
+
+
+def list_jobs(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, page: int, size: int, sort_by: str,
+              order_by: str) -> tuple[list[Job], dict[str, str | None], int]:
+    column = SORT_COLUMNS.get(sort_by)
+    if column is None:
+        raise Invalid(f"sortBy: unknown field {sort_by!r}", field="sortBy", suggestion=f"Use one of {', '.join(SORT_COLUMNS)}.")
+    if order_by.lower() not in ("asc", "desc"):
+        raise Invalid(f"orderBy: {order_by!r} is neither asc nor desc", field="orderBy")
+    order = column.asc() if order_by.lower() == "asc" else column.desc()
+    query = _filtered(org_id, app_id, f)
+    with ctx.sessions() as session:
+        if f.tags:  # tags live in a JSON list: filter in Python over the other filters' result
+            rows = [j for j in session.scalars(query.order_by(order, Job.seq)) if _tag_match(j, f.tags)]
+            total, jobs = len(rows), rows[page * size:(page + 1) * size]
+        else:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            jobs = list(session.scalars(query.order_by(order, Job.seq).offset(page * size).limit(size)))
+        lines = input_lines(session, [j.id for j in jobs])
+    return jobs, lines, total
+
+
+def job_response(ctx: AppContext, job: Job) -> Any:
+    """The job's output as an object: the reviewed response if any, else the first record the
+    pipeline wrote (JSONL / JSON / CSV), None before it completed."""
+    if job.reviewed_response is not None:
+        return job.reviewed_response
+    if job.status != JobStatus.COMPLETED.value:
+        return None
+    with ctx.sessions() as session:
+        output = session.scalar(select(JobOutput).where(JobOutput.job_id == job.id).order_by(JobOutput.seq).limit(1))
+    if output is None:
+        return None
+    with ctx.blobs.open(output.blob_key) as handle:
+        head = handle.read(4 * 1024 * 1024)
+    name = output.filename.lower()
+    if name.endswith(".csv"):
+        rows = list(csv.DictReader(io.StringIO(head.decode("utf-8", errors="replace"))))
+        return rows[0] if len(rows) == 1 else rows
+    if name.endswith(".json"):
+        value = orjson.loads(head)
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+    lines = [orjson.loads(line) for line in head.splitlines() if line.strip()]
+    return lines[0] if len(lines) == 1 else lines
+
+
+def cancel(ctx: AppContext, job: Job) -> Job:
+    if JobStatus(job.status) not in CANCELLABLE:
+        from jobport.api.superai.render import status_of
+
+        raise Invalid(f"job {job.seq} is {status_of(job)}; only SCHEDULED, IN_PROGRESS or SUSPENDED jobs can be "
+                      "cancelled", field="job_id", code="invalid_state")
+    return job_service.cancel_job(ctx, job.org_id, job.id)
+
+
+def restart(ctx: AppContext, job: Job) -> Job:
+    if JobStatus(job.status) not in RESTARTABLE:
+        raise Invalid(f"job {job.seq} is {job.status}; only FAILED, CANCELED or EXPIRED jobs can be restarted",
+                      field="job_id", code="invalid_state")
+    with transaction(ctx.sessions) as session:
+        session.get(Job, job.seq).expires_at = None  # a restarted job gets no stale deadline
+    return job_service.retry_job(ctx, job.org_id, job.id)
+
+
+def _callback(session, job: Job, action: str) -> None:
+    if job.callback_url:
+        from jobport.api.superai.render import job_callback
+
+        outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface="superai", event_type=f"job.{action.lower()}",
+                       url=job.callback_url, payload=job_callback(job, action))
+
+
+def review(ctx: AppContext, job: Job, response: Any, correct: bool | None) -> Job:
+    if response is None and correct is None:
+        raise Invalid("review needs `response` or `correct`", field="response",
+                      suggestion='Send {"response": {...}} to edit the output and/or {"correct": true|false}.')
+    if job.status != JobStatus.COMPLETED.value:
+        raise Invalid(f"job {job.seq} has no output to review yet ({job.status})", field="job_id", code="invalid_state")
+    with transaction(ctx.sessions) as session:
+        row = session.get(Job, job.seq)
+        now = utcnow()
+        if response is not None:
+            row.reviewed_response = response
+        if correct is not None:
+            row.correct = correct
+        row.reviewed_at = row.updated_at = now
+        action = "EDITED" if response is not None else ("ACCEPTED" if correct else "DECLINED")
+        job_store.add_event(session, row.id, "INFO", "job.reviewed", f"Reviewed: {action}",
+                            {"action": action, "correct": row.correct})
+        session.flush()
+        _callback(session, row, action)
+        session.expunge(row)
+    return row
+
+
+def change_tags(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, tags: list[str], add: bool) -> int:
+    if not (f.id_search or f.batch_id or f.created_start):
+        raise Invalid("name the jobs: give idSearch, batchId or createdStartDate", field="idSearch")
+    changed = 0
+    with transaction(ctx.sessions) as session:
+        for job in session.scalars(_filtered(org_id, app_id, f)):
+            current = list(job.tags or [])
+            new = current + [t for t in tags if t not in current] if add else [t for t in current if t not in tags]
+            if new != current:
+                job.tags, job.updated_at = new, utcnow()
+                changed += 1
+                session.flush()
+                _callback(session, job, "TAG ADDED" if add else "TAG REMOVED")
+    return changed
+
+
+def batches(ctx: AppContext, org_id: str, app_id: str, unprocessed_only: bool) -> list[tuple[Batch, dict[str, int]]]:
+    with ctx.sessions() as session:
+        rows = list(session.scalars(select(Batch).where(Batch.org_id == org_id, Batch.app_id == app_id)
+                                    .order_by(Batch.created_at.desc())))
+        counts = _ended_counts(session, [b.id for b in rows])
+    out = [(b, counts.get(b.id, {})) for b in rows]
+    if unprocessed_only:
+        out = [(b, c) for b, c in out if sum(c.values()) < b.job_count]
+    return out
+
+
+def batch(ctx: AppContext, org_id: str, app_id: str, batch_id: str) -> tuple[Batch, list[Job], dict[str, int]]:
+    with ctx.sessions() as session:
+        row = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.org_id == org_id, Batch.app_id == app_id))
+        if row is None:
+            raise NotFound(f"batch {batch_id} not found", field="batch_id")
+        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.seq)))
+        counts = _ended_counts(session, [batch_id]).get(batch_id, {})
+    return row, jobs, counts
+
+
+def _ended_counts(session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
+    if not batch_ids:
+        return {}
+    ended = [s.value for s in TERMINAL]
+    out: dict[str, dict[str, int]] = {}
+    for batch_id, status, count in session.execute(
+            select(Job.batch_id, Job.status, func.count()).where(Job.batch_id.in_(batch_ids), Job.status.in_(ended))
+            .group_by(Job.batch_id, Job.status)):
+        out.setdefault(batch_id, {})[status] = count
+    return out
+
+
+def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter) -> Operation:
+    """Write a zip holding `jobs.json` (job objects with `response`) and record the operation.
+    Done within the request: exports stream job pages into the zip, so even large ones take seconds."""
+    from jobport.api.superai.render import job_public
+
+    now = utcnow()
+    with transaction(ctx.sessions) as session:
+        op = Operation(org_id=org_id, app_id=app_id, kind="job_responses", status="IN_PROGRESS",
+                       params={"filters": {k: str(v) for k, v in f.__dict__.items() if v not in (None, ())}},
+                       created_at=now)
+        session.add(op)
+        session.flush()
+        op_id = op.id
+    key = f"exports/{org_id}/{op_id}/jobs.zip"
+    count = 0
+    try:
+        with ctx.blobs.writer(key) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive, \
+                archive.open("jobs.json", "w", force_zip64=True) as out:
+            out.write(b"[")
+            page = 0
+            while True:
+                jobs, lines, _ = list_jobs(ctx, org_id, app_id, f, page, 500, "id", "asc")
+                for job in jobs:
+                    body = job_public(job, lines.get(job.id))
+                    body["response"] = job_response(ctx, job)
+                    out.write((b"," if count else b"") + orjson.dumps(body))
+                    count += 1
+                if len(jobs) < 500:
+                    break
+                page += 1
+            out.write(b"]")
+        status, error = "COMPLETED", None
+    except Exception as err:  # recorded on the operation for the client to see
+        status, error = "FAILED", f"{type(err).__name__}: {err}"
+    with transaction(ctx.sessions) as session:
+        row = session.get(Operation, op_id)
+        row.status, row.error, row.job_count, row.completed_at = status, error, count, utcnow()
+        row.blob_key = key if status == "COMPLETED" else None
+        session.flush()
+        session.expunge(row)
+    return row
+
+
+def operation(ctx: AppContext, org_id: str, app_id: str, op_id: int) -> Operation:
+    with ctx.sessions() as session:
+        row = session.get(Operation, op_id)
+    if row is None or row.org_id != org_id or row.app_id != app_id:
+        raise NotFound(f"operation {op_id} not found", field="operation_id")
+    return row
