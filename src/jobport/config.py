@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Warm worker processes of the local executor (default: CPU count).",
     )
+    worker_prefetch: int = Field(
+        4, ge=1, le=64, description="Tasks each worker holds: the one it runs plus the next ones waiting in its pipe "
+                                   "(hides scheduler round trips for short tasks such as single records).")
     warm_models_per_worker: int = Field(2, ge=1, description="Loaded pipelines each worker keeps warm (LRU).")
     lease_seconds: float = Field(30.0, gt=0, description="An input lease expires this long after its last renewal.")
     lifecycle_interval_seconds: float = Field(

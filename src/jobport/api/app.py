@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
                       f"in {examples.example_key_path(ctx)}):\n    {example_key}\n", flush=True)
         if run_scheduler:
             executor = LocalExecutor(settings.workers, str(ctx.blobs.root), settings.warm_models_per_worker,
-                                     str(settings.models_path))
+                                     str(settings.models_path), prefetch=settings.worker_prefetch)
             ctx.scheduler = Scheduler(settings, ctx.sessions, ctx.blobs, ctx.registry, executor,
                                       SchedulerLock(ctx.db, settings.home))
             ctx.scheduler.start()

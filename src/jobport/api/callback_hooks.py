@@ -74,6 +74,8 @@ def enqueue_job_callback(session: Session, job_id: str, target: JobStatus) -> No
     """TRANSITION_HOOKS entry: enqueue the job's callback when it entered a callback status."""
     if target not in TERMINAL and not any(target in s.statuses for s in SURFACES.values()):
         return
+    if not session.scalar(select(Job.callback_url).where(Job.id == job_id)):
+        return  # the common case, answered without loading the row
     # move_job updated the row with a bulk UPDATE (synchronize_session=False): read it afresh
     job = session.scalar(select(Job).where(Job.id == job_id).execution_options(populate_existing=True))
     if job is None or not job.callback_url:
@@ -100,10 +102,10 @@ def enqueue_batch_callback(session: Session, job_id: str, target: JobStatus) -> 
     callback URL, enqueue the v2 batch callback, once (a guarded UPDATE marks the batch)."""
     if target not in TERMINAL:
         return
-    job = session.scalar(select(Job).where(Job.id == job_id))
+    job = session.execute(select(Job.surface, Job.batch_id, Job.app_id, Job.org_id).where(Job.id == job_id)).first()
     if job is None or job.surface != "superai" or not job.batch_id or not job.app_id:
         return
-    app = session.get(App, job.app_id)
+    app = session.execute(select(App.id, App.batch_callback_url).where(App.id == job.app_id)).first()
     if app is None or not app.batch_callback_url:
         return
     ended = [s.value for s in TERMINAL]

@@ -1,15 +1,17 @@
 """The local executor: a pool of warm worker processes on this machine.
 
 Each worker keeps up to `warm_models` loaded pipelines, so a task whose worker_key matches one a
-worker already holds goes to that worker. Cancel kills the worker running a task of the cancelled
-job and starts a fresh one in its place.
+worker already holds goes to that worker. A worker holds up to `prefetch` tasks: the one it runs
+and the next ones in its pipe, so short tasks (single records) never wait for a scheduler round
+trip. Cancel kills the worker holding a task of the cancelled job and starts a fresh one in its
+place; the other tasks it held go back to the queue (`returned`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -28,13 +30,21 @@ class _Handle:
     slot: int
     process: multiprocessing.process.BaseProcess
     conn: object
-    task: Task | None = None
+    tasks: deque[Task] = field(default_factory=deque)  # [0] runs, the rest wait in the worker's pipe
     warm_keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def finish(self, input_id: str | None) -> None:
+        for i, task in enumerate(self.tasks):
+            if task.input_id == input_id:
+                del self.tasks[i]
+                return
 
 
 class LocalExecutor:
-    def __init__(self, size: int, blob_root: str, warm_models: int = 2, models_file: str | None = None) -> None:
+    def __init__(self, size: int, blob_root: str, warm_models: int = 2, models_file: str | None = None,
+                 prefetch: int = 1) -> None:
         self.size = size
+        self.prefetch = max(1, prefetch)
         self.models_file = models_file
         self.blob_root = blob_root
         self.warm_models = warm_models
@@ -61,9 +71,9 @@ class LocalExecutor:
             self._spawn(slot)
 
     def stop(self) -> list[Task]:
-        unfinished = [h.task for h in self._handles.values() if h.task is not None]
+        unfinished = [t for h in self._handles.values() for t in h.tasks]
         for handle in self._handles.values():
-            if handle.task is not None:
+            if handle.tasks:
                 handle.process.kill()
             else:
                 try:
@@ -79,16 +89,16 @@ class LocalExecutor:
         return unfinished
 
     def free_slots(self) -> int:
-        return sum(1 for h in self._handles.values() if h.task is None)
+        return sum(self.prefetch - len(h.tasks) for h in self._handles.values())
 
     def _pick(self, task: Task) -> _Handle:
-        idle = [h for h in self._handles.values() if h.task is None]
-        warm = [h for h in idle if task.worker_key in h.warm_keys]
-        return (warm or idle)[0]
+        """The least loaded worker with room, preferring one that holds the task's pipeline warm."""
+        room = [h for h in self._handles.values() if len(h.tasks) < self.prefetch]
+        return min(room, key=lambda h: (len(h.tasks), task.worker_key not in h.warm_keys))
 
     def submit(self, task: Task) -> None:
         handle = self._pick(task)
-        handle.task = task
+        handle.tasks.append(task)
         handle.warm_keys[task.worker_key] = None
         handle.warm_keys.move_to_end(task.worker_key)
         while len(handle.warm_keys) > self.warm_models:
@@ -96,18 +106,21 @@ class LocalExecutor:
         handle.conn.send(task)
 
     def running(self) -> dict[str, Task]:
-        return {h.task.input_id: h.task for h in self._handles.values() if h.task is not None}
+        """Tasks held by workers (running or waiting in their pipes), by input id."""
+        return {t.input_id: t for h in self._handles.values() for t in h.tasks}
 
     def count_for_job(self, job_id: str) -> int:
-        return sum(1 for h in self._handles.values() if h.task is not None and h.task.job_id == job_id)
+        return sum(1 for h in self._handles.values() for t in h.tasks if t.job_id == job_id)
 
     def kill_job(self, job_id: str) -> list[Task]:
+        """Kill the workers holding a task of `job_id`; returns every task they held (other jobs'
+        tasks included: the caller puts them back in the queue)."""
         killed = []
         for slot, handle in list(self._handles.items()):
-            if handle.task is not None and handle.task.job_id == job_id:
+            if any(t.job_id == job_id for t in handle.tasks):
                 handle.process.kill()
                 handle.process.join(timeout=5)
-                killed.append(handle.task)
+                killed += handle.tasks
                 self._spawn(slot)
         return killed
 
@@ -124,10 +137,13 @@ class LocalExecutor:
             if not handle.process.is_alive():
                 self._drain(handle, messages)
                 handle.process.join(timeout=1)
-                if handle.task is not None:
+                if handle.tasks:
+                    running, *waiting = handle.tasks
                     messages.append(WorkerMessage(
-                        "died", handle.task.job_id, handle.task.input_id,
-                        {"exitcode": handle.process.exitcode, "task": handle.task}, handle.slot))
+                        "died", running.job_id, running.input_id,
+                        {"exitcode": handle.process.exitcode, "task": running}, handle.slot))
+                    messages += [WorkerMessage("returned", t.job_id, t.input_id, {"task": t}, handle.slot)
+                                 for t in waiting]
                 log.warning("worker died", slot=handle.slot, exitcode=handle.process.exitcode)
                 self._spawn(handle.slot)
         return messages
@@ -138,7 +154,7 @@ class LocalExecutor:
             while handle.conn.poll():
                 message = handle.conn.recv()
                 if message.kind in ("done", "failed", "load_failed"):
-                    handle.task = None
+                    handle.finish(message.input_id)
                     if message.kind == "load_failed":
                         handle.warm_keys.clear()
                 messages.append(message)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.blobs.base import BlobStore
@@ -182,8 +183,14 @@ class Scheduler:
                 with transaction(self.sessions) as session:
                     job_store.release_inputs(session, [t.input_id for t in killed])
                     for task in killed:
-                        job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
-                                            f"{task.item.filename}: processing stopped by cancel", input_id=task.input_id)
+                        if task.job_id == command.job_id:
+                            job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
+                                                f"{task.item.filename}: processing stopped by cancel",
+                                                input_id=task.input_id)
+                        else:  # queued on the same worker behind the cancelled job's task
+                            job_store.add_event(session, task.job_id, "INFO", "input.requeued",
+                                                f"{task.item.filename}: back in the queue (its worker was stopped "
+                                                "for a cancel)", input_id=task.input_id)
             self._references.pop(command.job_id, None)
             command.done.set()
 
@@ -220,8 +227,10 @@ class Scheduler:
         tasks: list[Task] = []
         stale_blobs: list[str] = []
         expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
-        with transaction(self.sessions) as session:
-            for job in job_store.runnable_jobs(session, limit=100):
+        with transaction(self.sessions) as session, session.no_autoflush:
+            # Jobs ahead in the queue may have all their inputs in flight already: look past them.
+            busy_jobs = len({t.job_id for t in self.executor.running().values()})
+            for job in job_store.runnable_jobs(session, limit=free + busy_jobs + 10):
                 if free <= 0:
                     break
                 in_flight = self.executor.count_for_job(job.id)
@@ -241,7 +250,7 @@ class Scheduler:
                 if again:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
                 references = self._references_for(session, job.id)
-                config = job.parameters.get("worker", {}).get("config", {})
+                config = job_store.job_config(session, job.id)
                 for row in leased:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
                                       job.worker_key, config, _file_spec(row), references))
@@ -260,7 +269,9 @@ class Scheduler:
 
     def _apply(self, messages: list[WorkerMessage]) -> None:
         touched: set[str] = set()
-        with transaction(self.sessions) as session:
+        # no_autoflush: the events, progress entries and outputs added below go to the database in
+        # batches at commit instead of one flush before every following statement.
+        with transaction(self.sessions) as session, session.no_autoflush:
             for message in messages:
                 handler = getattr(self, f"_on_{message.kind}", None)
                 if handler is not None and message.job_id is not None:
@@ -298,10 +309,10 @@ class Scheduler:
 
     def _on_done(self, session: Session, m: WorkerMessage) -> None:
         if job_store.finish_input(session, m.input_id, InputStatus.COMPLETED):
-            row = session.query(JobInput).filter_by(id=m.input_id).one()
+            file_id = session.scalar(select(JobInput.file_id).where(JobInput.id == m.input_id))
             d = m.data
             job_store.add_event(session, m.job_id, "SUCCESS", "inference.success",
-                                f"{row.file_id}: {d.get('items', 0):,} success in {d.get('seconds', 0)} s",
+                                f"{file_id}: {d.get('items', 0):,} success in {d.get('seconds', 0)} s",
                                 {"items": d.get("items"), "failed_items": d.get("failed_items"),
                                  "seconds": d.get("seconds"), **(d.get("summary") or {})},
                                 input_id=m.input_id, index=m.slot)
@@ -319,6 +330,10 @@ class Scheduler:
                            event_type="job.failed", payload={"error_code": d.get("code")},
                            values={"error": {"code": d.get("code"), "message": d["message"]}})
         self._commands.put(_Cancel(m.job_id))
+
+    def _on_returned(self, session: Session, m: WorkerMessage) -> None:
+        """A task that waited in a worker that died: back to the queue, no attempt spent on it."""
+        job_store.release_inputs(session, [m.input_id], refund_attempt=True)
 
     def _on_died(self, session: Session, m: WorkerMessage) -> None:
         task: Task = m.data["task"]
@@ -340,8 +355,8 @@ class Scheduler:
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
 
     def _finalize(self, session: Session, job_id: str) -> None:
-        job = job_store.get_any(session, job_id)
-        if job is None or JobStatus(job.status) not in (JobStatus.ADMITTED, JobStatus.RUNNING):
+        status = job_store.job_statuses(session, [job_id]).get(job_id)
+        if status is None or JobStatus(status) not in (JobStatus.ADMITTED, JobStatus.RUNNING):
             return
         counts = job_store.input_counts(session, [job_id])[job_id]
         if counts["pending"] or counts["processing"]:

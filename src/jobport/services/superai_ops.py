@@ -204,12 +204,23 @@ def batches(ctx: AppContext, org_id: str, app_id: str, unprocessed_only: bool) -
     return out
 
 
-def batch(ctx: AppContext, org_id: str, app_id: str, batch_id: str) -> tuple[Batch, list[Job], dict[str, int]]:
+@dataclass(frozen=True)
+class BatchJob:
+    """The columns a batch listing shows of each job."""
+
+    seq: int
+    uuid: str
+    status: str
+    reviewed_at: datetime | None
+
+
+def batch(ctx: AppContext, org_id: str, app_id: str, batch_id: str) -> tuple[Batch, list[BatchJob], dict[str, int]]:
     with ctx.sessions() as session:
         row = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.org_id == org_id, Batch.app_id == app_id))
         if row is None:
             raise NotFound(f"batch {batch_id} not found", field="batch_id")
-        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.seq)))
+        jobs = [BatchJob(*row) for row in session.execute(
+            select(Job.seq, Job.uuid, Job.status, Job.reviewed_at).where(Job.batch_id == batch_id).order_by(Job.seq))]
         counts = _ended_counts(session, [batch_id]).get(batch_id, {})
     return row, jobs, counts
 

@@ -4,6 +4,7 @@ which every job status change goes (`move_job`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -266,14 +267,31 @@ def delete_job(session: Session, job_id: str) -> None:
 
 # ---- scheduler queries -------------------------------------------------------------------------
 
-def runnable_jobs(session: Session, limit: int) -> list[Job]:
+@dataclass(frozen=True)
+class RunnableJob:
+    """What dispatch needs of a runnable job (its parameters are read only if it gets work)."""
+
+    id: str
+    status: str
+    parallelism: int
+    pipeline_key: str
+    pipeline_version: str
+    worker_key: str
+
+
+def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
     """Jobs that may get inputs dispatched, in queue order: priority desc, then age."""
     statuses = [JobStatus.PENDING.value, JobStatus.PREEMPTED.value, JobStatus.ADMITTED.value, JobStatus.RUNNING.value]
-    return list(
-        session.scalars(
-            select(Job).where(Job.status.in_(statuses)).order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
-        )
+    rows = session.execute(
+        select(Job.id, Job.status, Job.parallelism, Job.pipeline_key, Job.pipeline_version, Job.worker_key)
+        .where(Job.status.in_(statuses)).order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
     )
+    return [RunnableJob(*row) for row in rows]
+
+
+def job_config(session: Session, job_id: str) -> dict[str, Any]:
+    parameters = session.scalar(select(Job.parameters).where(Job.id == job_id)) or {}
+    return parameters.get("worker", {}).get("config", {})
 
 
 def lease_inputs(session: Session, job_id: str, count: int, owner: str, expires_at: datetime) -> list[JobInput]:
@@ -317,12 +335,17 @@ def renew_leases(session: Session, input_ids: Sequence[str], owner: str, expires
         )
 
 
-def release_inputs(session: Session, input_ids: Sequence[str]) -> None:
+def release_inputs(session: Session, input_ids: Sequence[str], refund_attempt: bool = False) -> None:
+    """Leased inputs back to `pending`; `refund_attempt` when the work never started."""
     if input_ids:
+        values: dict[str, Any] = {"status": InputStatus.PENDING.value, "lease_owner": None, "lease_expires_at": None}
+        if refund_attempt:
+            values["attempts"] = func.max(JobInput.attempts - 1, 0) if session.bind.dialect.name == "sqlite" \
+                else func.greatest(JobInput.attempts - 1, 0)
         session.execute(
             update(JobInput)
             .where(JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)
-            .values(status=InputStatus.PENDING.value, lease_owner=None, lease_expires_at=None)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 
