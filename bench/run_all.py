@@ -5,7 +5,9 @@ server vs the same model in-process, first with `workers=1` (one worker, all cor
 default threading), then with the server's default `workers=<cpus>` (1 thread per worker; direct
 limited to 1 thread); (b) `bench_latency`: create -> RUNNING / COMPLETED latency of
 a tiny job on an idle warm server; (c) `bench_llm`: activity-detection tokens/s end to end vs
-llama-cpp-python in-process, and first-record latency on a warm worker. Raw numbers are also written to `bench/out/results.json`.
+llama-cpp-python in-process, and first-record latency on a warm worker; (d) `bench_gravity`: 1M-row
+CSV through the Gravity surface vs onnxruntime direct, with peak RSS; (e) `bench_superai`: 10,000
+single-record super.AI jobs in one request vs Celery + Redis. Raw numbers are also written to `bench/out/results.json`.
 About 3 minutes on an idle 2-core machine with the defaults (5 repetitions, 2 x 50 latency
 jobs); `--heavy` adds the step-4 config (~12 more minutes at 5 repetitions; `--reps 3` for less).
 """
@@ -22,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_latency  # noqa: E402
+import bench_gravity  # noqa: E402
 import bench_llm  # noqa: E402
+import bench_superai  # noqa: E402
 import bench_machine_state  # noqa: E402
 from common import OUT_DIR, machine  # noqa: E402
 
@@ -70,6 +74,8 @@ def main() -> None:
     parser.add_argument("--heavy", action="store_true", help="also run the step-4 throughput config")
     parser.add_argument("-n", type=int, default=50, help="latency jobs per pass")
     parser.add_argument("--llm-reps", type=int, default=2, help="activity-detection repetitions per side (0 = skip)")
+    parser.add_argument("--gravity-reps", type=int, default=2, help="Gravity 1M-row repetitions (0 = skip)")
+    parser.add_argument("--superai-jobs", type=int, default=10_000, help="super.AI jobs in one request (0 = skip)")
     args = parser.parse_args()
     started = time.monotonic()
     print(f"# jobport benchmarks\n\nMachine: {machine()}\n")
@@ -95,10 +101,20 @@ def main() -> None:
         print("\n## (c) activity-detection: tokens/s end to end vs direct llama-cpp-python", flush=True)
         llm = bench_llm.run(args.llm_reps)
         print("\n" + bench_llm.table(llm))
+    gravity = superai = None
+    if args.gravity_reps:
+        print("\n## (d) Gravity: 1M-row CSV through the example app vs onnxruntime direct", flush=True)
+        gravity = bench_gravity.run(args.gravity_reps)
+        print("\n" + bench_gravity.table(gravity))
+    if args.superai_jobs:
+        print("\n## (e) super.AI: single-record jobs in one request vs Celery + Redis", flush=True)
+        superai = bench_superai.run(args.superai_jobs)
+        print("\n" + bench_superai.table(superai))
     print(f"\nTotal benchmark time: {time.monotonic() - started:.0f} s")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "results.json").write_text(json.dumps(
-        {"machine": machine(), "throughput": throughput, "latency": latency, "llm": llm}, indent=2, default=str))
+        {"machine": machine(), "throughput": throughput, "latency": latency, "llm": llm,
+         "gravity": gravity, "superai": superai}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -79,3 +79,37 @@ def test_gravity_example_flow_against_a_real_server(live_server, tmp_path):
     apps = subprocess.run([JOBPORT, "apps", "list", "--json"], env=live_server.env, capture_output=True, text=True,
                           timeout=60)
     assert [a["name"] for a in json.loads(apps.stdout)] == ["iris-classifier"]
+
+
+def test_mapping_defaults_billing_and_rename_against_a_real_server(live_server, tmp_path):
+    base = live_server.url + "/"
+    key = (live_server.home / "example-app.key").read_text().strip()
+    data = tmp_path / "renamed.csv"
+    data.write_text("sl,sw,pl,pw,ref\n5.1,3.5,1.4,0.2,a\n6.7,3.0,5.2,,b\n")
+    cfg = {"mimeType": "text/csv; header=present", "name": "mapped",
+           "mapping": [{"source": "sl", "destination": "sepal_length", "defaultValue": None},
+                       {"source": "sw", "destination": "sepal_width", "defaultValue": None},
+                       {"source": "pl", "destination": "petal_length", "defaultValue": None},
+                       {"source": "pw", "destination": "petal_width", "defaultValue": 2.3}],
+           "outputMapping": [{"source": "ref", "destination": "Ref", "defaultValue": None},
+                             {"source": "label", "destination": "Species", "defaultValue": None},
+                             {"source": "note", "destination": "Note", "defaultValue": "none"}]}
+    job = post_job(base, key, data, cfg)
+    assert (job["recordCount"], job["recordGroupCount"], job["billedUsage"]) == (2, 1, 20)
+    job = poll(base, key, job["id"])
+    assert job["status"] == "success", job
+    link = requests.get(base + f"api/v1/jobs/result-link/{job['id']}", headers={"x-api-key": key}).json()["data"]
+    assert f"data_{job['id'].replace('-', '')[:8]}.csv" in link
+    rows = list(csv.DictReader(io.StringIO(requests.get(link).text)))
+    assert rows == [{"Ref": "a", "Species": "setosa", "Note": "none"}, {"Ref": "b", "Species": "virginica", "Note": "none"}]
+
+    renamed = requests.put(base + f"api/v1/jobs/{job['id']}", headers={"x-api-key": key}, json={"name": "final"}).json()
+    assert renamed["isError"] is False and renamed["data"]["name"] == "final" and renamed["data"]["billedUsage"] == 20
+    again = requests.get(base + f"api/v1/jobs/{job['id']}", headers={"x-api-key": key}).json()["data"]
+    assert again["name"] == "final" and again["billedUsage"] == 20 and again["recordCount"] == 2
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("sl,sw\n5.1,3.5\n")  # pw has a default, pl has none
+    r = requests.post(base + "api/v1/jobs", headers={"x-api-key": key}, data={"data": json.dumps(cfg)},
+                      files={"file": open(missing, "rb")})
+    assert r.status_code == 400 and r.json()["isError"] and "'pl'" in r.json()["errorMessage"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from jobport.callbacks import outbox
 from jobport.domain.errors import Invalid, NotFound
-from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status
+from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
 from jobport.services import jobs as job_service
 from jobport.services.context import AppContext
 from jobport.store import jobs as job_store
@@ -130,10 +131,8 @@ def job_response(ctx: AppContext, job: Job) -> Any:
 
 def cancel(ctx: AppContext, job: Job) -> Job:
     if JobStatus(job.status) not in CANCELLABLE:
-        from jobport.api.superai.render import status_of
-
-        raise Invalid(f"job {job.seq} is {status_of(job)}; only SCHEDULED, IN_PROGRESS or SUSPENDED jobs can be "
-                      "cancelled", field="job_id", code="invalid_state")
+        raise Invalid(f"job {job.seq} is {superai_status(job.status)}; only SCHEDULED, IN_PROGRESS or SUSPENDED jobs "
+                      "can be cancelled", field="job_id", code="invalid_state")
     return job_service.cancel_job(ctx, job.org_id, job.id)
 
 
@@ -146,15 +145,17 @@ def restart(ctx: AppContext, job: Job) -> Job:
     return job_service.retry_job(ctx, job.org_id, job.id)
 
 
-def _callback(session, job: Job, action: str) -> None:
+# (job, action) -> the callback body, in the surface's wire shape (given by the API layer)
+CallbackBody = Callable[[Job, str], dict[str, Any]]
+
+
+def _callback(session, job: Job, action: str, body: CallbackBody) -> None:
     if job.callback_url:
-        from jobport.api.superai.render import job_callback
-
         outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface="superai", event_type=f"job.{action.lower()}",
-                       url=job.callback_url, payload=job_callback(job, action))
+                       url=job.callback_url, payload=body(job, action))
 
 
-def review(ctx: AppContext, job: Job, response: Any, correct: bool | None) -> Job:
+def review(ctx: AppContext, job: Job, response: Any, correct: bool | None, callback_body: CallbackBody) -> Job:
     if response is None and correct is None:
         raise Invalid("review needs `response` or `correct`", field="response",
                       suggestion='Send {"response": {...}} to edit the output and/or {"correct": true|false}.')
@@ -172,12 +173,13 @@ def review(ctx: AppContext, job: Job, response: Any, correct: bool | None) -> Jo
         job_store.add_event(session, row.id, "INFO", "job.reviewed", f"Reviewed: {action}",
                             {"action": action, "correct": row.correct})
         session.flush()
-        _callback(session, row, action)
+        _callback(session, row, action, callback_body)
         session.expunge(row)
     return row
 
 
-def change_tags(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, tags: list[str], add: bool) -> int:
+def change_tags(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, tags: list[str], add: bool,
+                callback_body: CallbackBody) -> int:
     if not (f.id_search or f.batch_id or f.created_start):
         raise Invalid("name the jobs: give idSearch, batchId or createdStartDate", field="idSearch")
     changed = 0
@@ -189,7 +191,7 @@ def change_tags(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, tags: l
                 job.tags, job.updated_at = new, utcnow()
                 changed += 1
                 session.flush()
-                _callback(session, job, "TAG ADDED" if add else "TAG REMOVED")
+                _callback(session, job, "TAG ADDED" if add else "TAG REMOVED", callback_body)
     return changed
 
 
@@ -237,11 +239,11 @@ def _ended_counts(session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
     return out
 
 
-def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter) -> Operation:
-    """Write a zip holding `jobs.json` (job objects with `response`) and record the operation.
-    Done within the request: exports stream job pages into the zip, so even large ones take seconds."""
-    from jobport.api.superai.render import job_public
-
+def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter,
+                     job_public: Callable[[Job, str | None], dict[str, Any]]) -> Operation:
+    """Write a zip holding `jobs.json` (job objects in the surface's shape, from `job_public`, with
+    `response`) and record the operation. Done within the request: exports stream job pages into
+    the zip, so even large ones take seconds."""
     now = utcnow()
     with transaction(ctx.sessions) as session:
         op = Operation(org_id=org_id, app_id=app_id, kind="job_responses", status="IN_PROGRESS",

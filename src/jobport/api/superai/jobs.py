@@ -206,7 +206,8 @@ async def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
 @router.patch("/jobs/{job_id}/review", summary="Edit the output and/or mark it correct")
 async def review_job(job_id: str, body: ReviewIn, ctx: CtxDep, org: CurrentOrg) -> dict:
     job = await run_in_threadpool(superai_jobs.find_job, ctx, org.id, job_id)
-    job = await run_in_threadpool(superai_ops.review, ctx, job, body.response, body.correct)
+    job = await run_in_threadpool(superai_ops.review, ctx, job, body.response, body.correct,
+                                   render.job_callback)
     return {"message": "Job reviewed", "id": str(job.seq), "status": render.status_of(job), "correct": job.correct}
 
 
@@ -229,7 +230,8 @@ def add_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearch: 
              batchId: str | None = None, createdStartDate: str | None = None) -> dict:
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    return {"message": "Tags added", "updated": superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=True)}
+    updated = superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=True, callback_body=render.job_callback)
+    return {"message": "Tags added", "updated": updated}
 
 
 @router.delete("/apps/{app_id}/jobs/tags", summary="Remove tags from the jobs named by the query")
@@ -237,7 +239,8 @@ def remove_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearc
                 batchId: str | None = None, createdStartDate: str | None = None) -> dict:
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    return {"message": "Tags removed", "updated": superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=False)}
+    updated = superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=False, callback_body=render.job_callback)
+    return {"message": "Tags removed", "updated": updated}
 
 
 @router.post("/apps/{app_id}/job_responses", summary="Export jobs with responses (an operation)")
@@ -249,7 +252,7 @@ async def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn,
                  batchId=batchId, idSearch=idSearch)
-    op = await run_in_threadpool(superai_ops.export_responses, ctx, org.id, app.id, f)
+    op = await run_in_threadpool(superai_ops.export_responses, ctx, org.id, app.id, f, render.job_public)
     return {"operationId": op.id}
 
 
