@@ -63,12 +63,12 @@ def wait_for(api, job_id: str, statuses=TERMINAL, timeout: float = 120.0) -> dic
         time.sleep(0.05)
 
 
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05):
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)

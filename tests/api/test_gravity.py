@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -269,3 +270,42 @@ def test_unfinished_job_answers_incomplete_and_has_no_result_link(tmp_path, exam
         assert job["status"] == "incomplete" and job["processingTimeMS"] == 0
         r = client.get(f"/api/v1/jobs/result-link/{job['id']}", headers=g.headers)
         assert r.status_code == 400 and r.json()["isError"] is True and "not finished" in r.json()["errorMessage"]
+
+
+def test_callback_url_extension_posts_the_gravity_job(gravity):
+    from receivers import Receiver
+
+    receiver = Receiver()
+    try:
+        r = gravity.post({"mimeType": CSV_MIME, "callbackUrl": receiver.url}, ("cb.csv", IRIS_CSV))
+        job = r.json()["data"]
+        assert job["status"] == "success"
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        body = json.loads(receiver.received[0]["body"])
+        assert body["type"] == "job.completed" and body["data"]["id"] == job["id"] and body["data"]["status"] == "success"
+    finally:
+        receiver.close()
+    r = gravity.post({"mimeType": CSV_MIME, "callbackUrl": "http://169.254.169.254/"}, ("cb.csv", IRIS_CSV))
+    assert r.status_code == 400 and "callbackUrl" in r.json()["errorMessage"]
+
+
+def test_a_language_model_app_bills_one_record_per_line(server):
+    _, admin_key = auth.create_key(server.ctx, org := f"llm-{uuid.uuid4().hex[:8]}")
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    r = server.client.post("/v0.5/apps", headers=admin, json={
+        "name": "describe", "pipeline_key": "activity-detection",
+        "config": {"generation": {"do_sample": False, "max_new_tokens": 16}}})
+    assert r.status_code == 201, r.text
+    _, key = auth.create_key(server.ctx, org, app=r.json()["id"])
+    lines = b'{"prompt": "What is 2+2?"}\n{"prompt": "Name a colour."}\nnot json\n'
+    r = server.client.post("/api/v1/jobs", headers={"x-api-key": key},
+                           data={"data": json.dumps({"mimeType": "application/x-ndjson"})},
+                           files={"file": ("prompts.jsonl", lines)})
+    job = r.json()["data"]
+    assert job["status"] == "success" and job["recordCount"] == 3 and job["billedUsage"] == 3
+    link = server.client.get(f"/api/v1/jobs/result-link/{job['id']}", headers={"x-api-key": key}).json()["data"]
+    rows = [json.loads(line) for line in server.client.get(link).text.splitlines()]
+    assert [row["line_index"] for row in rows] == [0, 1, 2] and "4" in rows[0]["prediction"]
+    assert rows[2]["prediction"] is None and "parse error" in rows[2]["error"]

@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from helpers import machine_csv, machine_job_body
+from helpers import machine_csv, machine_job_body, wait_until
 from standardwebhooks import Webhook
 
 from jobport.embedded import JOBPORT, EmbeddedServer
@@ -33,14 +33,6 @@ BACKOFF_ENV = {
 }
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Receiver(ThreadingHTTPServer):
@@ -119,14 +111,14 @@ def test_callbacks_arrive_exactly_once_after_receiver_outage_and_restart(tmp_pat
             jobs = [http.get(f"/v0.5/batch/jobs/{j}").json() for j in job_ids]
             return jobs if all(j["status"] in {"COMPLETED", "FAILED", "CANCELLED"} for j in jobs) else None
 
-        jobs = _wait(finished, 180, "all jobs to finish")
+        jobs = wait_until(finished, 180, 0.1, "all jobs to finish")
         assert all(j["status"] == "COMPLETED" for j in jobs), jobs
 
         def retried():
             rows = http.get("/v0.5/callbacks", params={"limit": 100}).json()["callbacks"]
             return rows if len(rows) == JOBS and all(r["attempts"] >= 2 for r in rows) else None
 
-        before = _wait(retried, 60, "every callback to fail at least twice")
+        before = wait_until(retried, 60, 0.1, "every callback to fail at least twice")
         assert {r["job_id"] for r in before} == set(job_ids)
         assert all(r["status"] == "pending" and "cannot reach" in r["last_error"] for r in before), before
         secret = http.get("/v0.5/callbacks/secret").json()["secret"]
@@ -143,7 +135,7 @@ def test_callbacks_arrive_exactly_once_after_receiver_outage_and_restart(tmp_pat
             rows = http.get("/v0.5/callbacks", params={"limit": 100}).json()["callbacks"]
             return rows if rows and all(r["status"] == "delivered" for r in rows) else None
 
-        after = _wait(all_delivered, 60, "every callback to be delivered")
+        after = wait_until(all_delivered, 60, 0.1, "every callback to be delivered")
         assert len(after) == JOBS
         time.sleep(3 * 1.5)  # a further retry window: any duplicate would arrive now
 
@@ -176,7 +168,7 @@ def test_callbacks_arrive_exactly_once_after_receiver_outage_and_restart(tmp_pat
         assert "cannot reach" in _cli(server, "get", first["id"])
         replay = _cli_json(server, "replay", first["id"])
         assert replay["replay_of"] == first["id"] and replay["webhook_id"] != first["webhook_id"]
-        extra = _wait(lambda: receiver.receipts()[JOBS:], 30, "the replayed callback")
+        extra = wait_until(lambda: receiver.receipts()[JOBS:], 30, 0.1, "the replayed callback")
         assert [g["headers"]["webhook-id"] for g in extra] == [replay["webhook_id"]]
         assert Webhook(secret).verify(extra[0]["body"], extra[0]["headers"]) == json.loads(
             by_webhook_id[first["webhook_id"]]["body"])

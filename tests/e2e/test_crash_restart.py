@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from helpers import machine_csv, machine_job_body
+from helpers import machine_csv, machine_job_body, wait_until
 
 ROWS = 60000
 WINDOW, STEP = 16, 1
@@ -29,14 +29,6 @@ def _processes_with_home(home: Path) -> list[int]:
     return found
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sigkill_mid_job_then_restart_completes_without_redoing_work(live_server):
@@ -65,16 +57,16 @@ def test_sigkill_mid_job_then_restart_completes_without_redoing_work(live_server
                 return rows
         return None
 
-    before = _wait(partway, 120, "one input completed and another part-way")
+    before = wait_until(partway, 120, 0.1, "one input completed and another part-way")
     completed_before = {r["id"]: r["completed_at"] for r in before if r["status"] == "completed"}
     interrupted = next(r["id"] for r in before if r["status"] == "processing")
 
     live_server.kill()
-    _wait(lambda: not _processes_with_home(live_server.home), 5, "worker processes to die with the server")
+    wait_until(lambda: not _processes_with_home(live_server.home), 5, 0.1, "worker processes to die with the server")
 
     live_server.start()
     http = live_server.client()
-    _wait(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] in {"COMPLETED", "FAILED"}, 240, "job end")
+    wait_until(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] in {"COMPLETED", "FAILED"}, 240, 0.1, "job end")
     job = http.get(f"/v0.5/batch/jobs/{job_id}").json()
     assert job["status"] == "COMPLETED", job
     assert job["input_progress"] == {"pending": 0, "processing": 0, "completed": 4, "failed": 0}
@@ -120,14 +112,14 @@ def test_sigterm_exits_cleanly_and_the_job_resumes(live_server):
     body = machine_job_body(["long.csv"], {"idle.csv": "idle", "run.csv": "run"}, reader_config={"step_size": 1})
     job_id = http.post("/v0.5/batch/jobs", json=body).json()["id"]
     counts = f"/v0.5/batch/jobs/{job_id}/inputs/progress/counts"
-    _wait(lambda: http.get(counts).json()["processing"] == 1, 60, "input processing")
+    wait_until(lambda: http.get(counts).json()["processing"] == 1, 60, 0.1, "input processing")
 
     started = time.monotonic()
     assert live_server.stop() == 0
     assert time.monotonic() - started < 15
     # workers are gone at once; multiprocessing's resource tracker leaves when it sees EOF
-    _wait(lambda: not _processes_with_home(live_server.home), 5, "every child process to exit")
+    wait_until(lambda: not _processes_with_home(live_server.home), 5, 0.1, "every child process to exit")
 
     live_server.start()
     http = live_server.client()
-    _wait(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] == "COMPLETED", 240, "job completion")
+    wait_until(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] == "COMPLETED", 240, 0.1, "job completion")

@@ -93,8 +93,12 @@ def worker_main(conn, parent_pid: int, blob_root: str, warm_models: int, slot: i
     # One BLAS/OpenMP pool per worker sized to its share of the cores: N workers each spinning up
     # a pool as large as the machine oversubscribe the CPU (3x slower KNN queries measured).
     # Set before numpy/sklearn are imported (the pipelines import them when the registry loads).
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    # BLAS gets one thread: the pipelines' matrix products are small, and a second OpenBLAS thread
+    # only spin-waits (2x the CPU time for the same wall time, bench/README.md); OpenMP (sklearn's
+    # KNN, onnxruntime, llama.cpp) keeps the worker's share of the cores.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us.
     catalogue.configure(models_file)
     blobs = LocalBlobStore(blob_root)

@@ -189,6 +189,19 @@ class CreateProblem:
     code: str = "invalid_parameter"
 
 
+@dataclass
+class Preflight:
+    """What the optional `Pipeline.preflight(config, opener)` returns for a file posted with a
+    request (Gravity): its records (what app jobs bill) and problems that make the request a 400."""
+
+    records: int
+    problems: list[CreateProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 @dataclass(frozen=True)
 class FileFacts:
     """What the server knows about an uploaded file at create time (from the Files API)."""

@@ -26,7 +26,7 @@ from jobport.services import usage as usage_service
 from jobport.services.apps import resolve_version
 from jobport.services.files import new_file_uid
 from jobport.services.context import AppContext
-from jobport.services.jobs import _config_problems, _worker_key
+from jobport.services.jobs import config_problems, worker_key_of
 from jobport.store import apps as app_store
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
@@ -54,6 +54,7 @@ class AppJobRequest:
     config_overrides: dict[str, Any]
     surface: str
     metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
 
 
 def billing(records: int, records_per_group: int, units_per_group: int) -> tuple[int, int]:
@@ -87,7 +88,7 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
     try:
         config = spec.config_model.model_validate(deep_merge(version.config, request.config_overrides))
     except ValidationError as err:
-        raise Invalid.from_problems(_config_problems(err, "data")) from None
+        raise Invalid.from_problems(config_problems(err, "data")) from None
 
     records = 1
     preflight: Callable[..., Any] | None = getattr(pipeline, "preflight", None)
@@ -99,17 +100,18 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
         records = result.records
     groups, billed = billing(records, version.records_per_group, version.units_per_group)
 
-    refs = [(ref["port_name"], _ref_file(ref), ref.get("metadata") or {}) for ref in version.references]
+    refs = [(ref["port_name"], reference_file(ref), ref.get("metadata") or {}) for ref in version.references]
     now = utcnow()
     job = Job(
         id=job_id, uuid=job_uuid, org_id=request.org_id, name=request.name or request.file.filename,
         pipeline_id=f"{spec.key}@{spec.version}", pipeline_type=spec.pipeline_type, pipeline_key=spec.key,
         pipeline_version=spec.version, status=JobStatus.PENDING.value, priority=0,
         parameters={spec.component: {"parallelism": 1, "config": config.model_dump(mode="json")}},
-        parallelism=1, worker_key=_worker_key(pipeline, config, refs),
+        parallelism=1, worker_key=worker_key_of(pipeline, config, refs),
         job_metadata={"input_file_name": request.file.filename, "input_mime": request.file.mime_type,
                       **(request.metadata or {})},
-        tags=[], callback_url=None, idempotency_key=None, request_hash=None, retry_count=0, preemption_count=0,
+        tags=[], callback_url=request.callback_url, idempotency_key=None, request_hash=None, retry_count=0,
+        preemption_count=0,
         created_at=now, updated_at=now, surface=request.surface, app_id=app.id, app_version=version.version,
         record_count=records, record_group_count=groups, billed_usage=billed,
     )
@@ -153,7 +155,7 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
     return job
 
 
-def _ref_file(ref: dict[str, Any]) -> File:
+def reference_file(ref: dict[str, Any]) -> File:
     """Just enough of a File for the worker key (the copied blob's sha256)."""
     return File(uid=ref["file_uid"], file_id=ref["file_id"], sha256=ref["sha256"], num_bytes=ref["num_bytes"],
                 blob_key=ref["blob_key"], file_type=ref["file_type"], attributes=ref.get("attributes") or {})

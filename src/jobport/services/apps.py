@@ -21,7 +21,7 @@ from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import FileFacts, Pipeline
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
-from jobport.services.jobs import _config_problems
+from jobport.services.jobs import config_problems
 from jobport.store import apps as app_store
 from jobport.store import files as file_store
 from jobport.store.db import as_utc, transaction, utcnow
@@ -82,7 +82,7 @@ def _validated_version(ctx: AppContext, session, org_id: str, pipeline_key: str,
     try:
         config = spec.config_model.model_validate(deep_merge(default_config(spec)[spec.component]["config"], body.config))
     except ValidationError as err:
-        problems += _config_problems(err, "config")
+        problems += config_problems(err, "config")
     reference_ports = {p.name: p for p in spec.inputs if not p.tracked}
     files = file_store.get_many(session, org_id, [r.file_id for refs in body.references.values() for r in refs])
     refs: list[tuple[str, File, dict]] = []

@@ -56,7 +56,7 @@ def _request_hash(body: JobCreate) -> str:
     return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _config_problems(err: ValidationError, prefix: str) -> list[Problem]:
+def config_problems(err: ValidationError, prefix: str) -> list[Problem]:
     problems = []
     for item in err.errors():
         loc = ".".join(str(p) for p in item["loc"])
@@ -109,7 +109,7 @@ def _validate_inputs(
     return problems
 
 
-def _worker_key(pipeline: Pipeline, config: BaseModel, refs: list[tuple[str, File, dict]]) -> str:
+def worker_key_of(pipeline: Pipeline, config: BaseModel, refs: list[tuple[str, File, dict]]) -> str:
     document = {
         "pipeline": [pipeline.spec.key, pipeline.spec.version],
         "config": pipeline.load_key(config),
@@ -171,7 +171,7 @@ def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: s
         try:
             config = spec.config_model.model_validate(merged)
         except ValidationError as err:
-            problems.extend(_config_problems(err, f"parameters.{spec.component}.config"))
+            problems.extend(config_problems(err, f"parameters.{spec.component}.config"))
         if not problems and config is not None:
             facts = {
                 port: [FileFacts(i.file_id, files[i.file_id].num_bytes, files[i.file_id].attributes, i.metadata or {})
@@ -196,7 +196,7 @@ def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: s
             pipeline_id=row.id, pipeline_type=spec.pipeline_type, pipeline_key=spec.key, pipeline_version=spec.version,
             status=JobStatus.PENDING.value, priority=body.priority,
             parameters={spec.component: {"parallelism": parallelism, "config": resolved_config}},
-            parallelism=parallelism, worker_key=_worker_key(pipeline, config, refs),
+            parallelism=parallelism, worker_key=worker_key_of(pipeline, config, refs),
             job_metadata=body.metadata, tags=body.tags, callback_url=body.callback_url,
             idempotency_key=idempotency_key, request_hash=request_hash,
             retry_count=0, preemption_count=0, created_at=now, updated_at=now,

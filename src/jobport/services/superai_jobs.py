@@ -20,11 +20,11 @@ from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import InputStatus, JobStatus
 from jobport.pipelines.registry import deep_merge
-from jobport.services.app_jobs import _ref_file, billing
+from jobport.services.app_jobs import reference_file, billing
 from jobport.services import usage as usage_service
 from jobport.services.apps import resolve_version
 from jobport.services.context import AppContext
-from jobport.services.jobs import _config_problems, _worker_key
+from jobport.services.jobs import config_problems, worker_key_of
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, Batch, Job, JobEvent, JobInput, PipelineRow, UsageEntry
@@ -73,9 +73,9 @@ def create_jobs(ctx: AppContext, request: CreateJobs) -> tuple[str, list[str]]:
     try:
         config = spec.config_model.model_validate(deep_merge(version.config, record_overrides(spec.config_model)))
     except ValidationError as err:
-        raise Invalid.from_problems(_config_problems(err, "app config")) from None
-    refs = [(ref["port_name"], _ref_file(ref), ref.get("metadata") or {}) for ref in version.references]
-    worker_key = _worker_key(pipeline, config, refs)
+        raise Invalid.from_problems(config_problems(err, "app config")) from None
+    refs = [(ref["port_name"], reference_file(ref), ref.get("metadata") or {}) for ref in version.references]
+    worker_key = worker_key_of(pipeline, config, refs)
     parameters = {spec.component: {"parallelism": 1, "config": config.model_dump(mode="json")}}
     groups, billed = billing(1, version.records_per_group, version.units_per_group)
 

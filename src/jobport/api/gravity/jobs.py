@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobport.api.deps import CtxDep, CurrentPrincipal, base_url
 from jobport.api.gravity.render import envelope, job_public
 from jobport.api.multipart import FileReceiver, receive_file
+from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import TERMINAL, JobStatus
@@ -50,6 +51,7 @@ class JobData(BaseModel):
     jobName: str | None = Field(None, max_length=500)
     mapping: list[MappingRuleIn] | None = None
     outputMapping: list[MappingRuleIn] | None = None
+    callbackUrl: str | None = Field(None, max_length=2048, description="jobport extension: POST the job when it ends.")
 
 
 class RenameIn(BaseModel):
@@ -152,12 +154,16 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
         if receiver.stats.num_bytes == 0:
             raise Invalid(f"file {receiver.file_id!r} is empty", field="file", code="invalid_file_size",
                           suggestion="Send a file with records.")
+        if data.callbackUrl:
+            await run_in_threadpool(validate_callback_url, data.callbackUrl, guard_for(ctx.settings),
+                                    field="data.callbackUrl")
         job_uuid = app_jobs.new_job_uuid()
         posted = app_jobs.PostedFile(filename=receiver.file_id, mime_type=data.mimeType, blob_key=receiver.blob_key,
                                      num_bytes=receiver.stats.num_bytes, sha256=receiver.stats.sha256)
         submission = app_jobs.AppJobRequest(
             org_id=who.org.id, app=app, version=data.version, name=data.name or data.jobName, file=posted,
-            config_overrides=await run_in_threadpool(_overrides, ctx, app, data, job_uuid), surface="gravity")
+            config_overrides=await run_in_threadpool(_overrides, ctx, app, data, job_uuid), surface="gravity",
+            callback_url=data.callbackUrl)
         job = await run_in_threadpool(app_jobs.submit, ctx, submission, job_id, job_uuid)
     except BaseException:
         ctx.blobs.delete_prefix(f"jobs/{job_id}/")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -38,6 +38,7 @@ from jobport.pipelines.sdk import (
     PipelineBase,
     PipelineSpec,
     Port,
+    Preflight,
     Pricing,
     ProcessResult,
 )
@@ -286,6 +287,17 @@ class ActivityDetectionPipeline(PipelineBase):
             if facts.num_bytes == 0 or lines == 0:
                 yield CreateProblem(f"inputs.{DATA_PORT}[{i}].file_id", f"file {facts.file_id} has no records",
                                     "Upload a JSONL file with one InferenceRecord per line.", "empty_file")
+
+    def preflight(self, config: ActivityDetectionConfig, opener: Callable[[], BinaryIO]) -> Preflight:
+        """A file posted with a request (app jobs): one record per non-blank line, billed as such."""
+        records = 0
+        with opener() as handle:
+            for line in handle:
+                records += bool(line.strip())
+        if not records:
+            return Preflight(0, [CreateProblem("file", "the file has no records",
+                                               "Send a JSONL file with one InferenceRecord per line.", "empty_file")])
+        return Preflight(records)
 
     def config_warnings(self, config: ActivityDetectionConfig) -> list[str]:
         try:

@@ -9,10 +9,10 @@ file gets a 400 and nothing is stored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from jobport.pipelines.sdk import CreateProblem
+from jobport.pipelines.sdk import CreateProblem, Preflight
 from jobport.pipelines.tabular.config import TabularModelConfig
 from jobport.pipelines.tabular.errors import RecordError
 from jobport.pipelines.tabular.readers import InputSource
@@ -20,14 +20,9 @@ from jobport.pipelines.tabular.results import OutputBuilder
 from jobport.pipelines.tabular.stream import FeatureStream
 
 
-@dataclass(frozen=True)
-class PreflightResult:
-    records: int  # records read (up to the first problem when there is one)
-    problems: list[CreateProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+@dataclass
+class PreflightResult(Preflight):
+    """`records` counts the records read up to the first problem when there is one."""
 
 
 def preflight(
