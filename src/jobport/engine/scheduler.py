@@ -230,6 +230,8 @@ class Scheduler:
         with transaction(self.sessions) as session, session.no_autoflush:
             # Jobs ahead in the queue may have all their inputs in flight already: look past them.
             busy_jobs = len({t.job_id for t in self.executor.running().values()})
+            wants: dict[str, int] = {}
+            jobs = {}
             for job in job_store.runnable_jobs(session, limit=free + busy_jobs + 10):
                 if free <= 0:
                     break
@@ -237,33 +239,36 @@ class Scheduler:
                 want = min(job.parallelism - in_flight, free)
                 if want <= 0:
                     continue
-                leased = job_store.lease_inputs(session, job.id, want, self.instance_id, expires)
-                if not leased:
-                    if in_flight == 0:
-                        self._finalize(session, job.id)
-                    continue
-                if job.status in (JobStatus.PENDING, JobStatus.PREEMPTED):
-                    job_store.move_job(session, job.id, JobStatus.ADMITTED, "Admitted by the scheduler")
-                if job.status != JobStatus.RUNNING:
-                    job_store.move_job(session, job.id, JobStatus.RUNNING, "Running", event_type="job.running")
-                again = [row.id for row in leased if row.attempts > 1]
+                wants[job.id], jobs[job.id] = want, job
+                free -= want
+            leased = job_store.lease_for_jobs(session, wants, self.instance_id, expires)
+            # nothing left to run and nothing in flight: the job may be done
+            self._finalize_many(session, [j for j in wants if j not in leased and self.executor.count_for_job(j) == 0])
+            started = [jobs[j] for j in leased]
+            waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
+            job_store.move_jobs(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
+            job_store.move_jobs(session, [j.id for j in started if j.status != JobStatus.RUNNING], JobStatus.RUNNING,
+                                "Running", event_type="job.running")
+            configs = job_store.job_configs(session, list(leased))
+            self._load_references(session, list(leased))
+            for job in started:
+                rows = leased[job.id]
+                again = [row.id for row in rows if row.attempts > 1]
                 if again:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
-                references = self._references_for(session, job.id)
-                config = job_store.job_config(session, job.id)
-                for row in leased:
+                for row in rows:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
-                                      job.worker_key, config, _file_spec(row), references))
-                free -= len(leased)
+                                      job.worker_key, configs.get(job.id, {}), _file_spec(row),
+                                      self._references[job.id]))
         for key in stale_blobs:
             self.blobs.delete(key)
         for task in tasks:
             self.executor.submit(task)
 
-    def _references_for(self, session: Session, job_id: str) -> tuple[FileSpec, ...]:
-        if job_id not in self._references:
-            self._references[job_id] = tuple(_file_spec(r) for r in job_store.reference_inputs(session, job_id))
-        return self._references[job_id]
+    def _load_references(self, session: Session, job_ids: list[str]) -> None:
+        missing = [j for j in job_ids if j not in self._references]
+        for job_id, rows in job_store.reference_inputs_of(session, missing).items():
+            self._references[job_id] = tuple(_file_spec(r) for r in rows)
 
     # ---- results --------------------------------------------------------------------------------
 
@@ -272,13 +277,20 @@ class Scheduler:
         # no_autoflush: the events, progress entries and outputs added below go to the database in
         # batches at commit instead of one flush before every following statement.
         with transaction(self.sessions) as session, session.no_autoflush:
+            done = []
             for message in messages:
-                handler = getattr(self, f"_on_{message.kind}", None)
-                if handler is not None and message.job_id is not None:
+                if message.job_id is None:
+                    continue
+                if message.kind == "done":
+                    done.append(message)
+                else:
+                    handler = getattr(self, f"_on_{message.kind}", None)
+                    if handler is None:
+                        continue
                     handler(session, message)
-                    touched.add(message.job_id)
-            for job_id in touched:
-                self._finalize(session, job_id)
+                touched.add(message.job_id)
+            self._on_done_many(session, done)
+            self._finalize_many(session, sorted(touched))
 
     def _on_event(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
@@ -307,12 +319,14 @@ class Scheduler:
             id=new_id("out"), job_id=m.job_id, input_id=m.input_id, port_name=d["port_name"], filename=filename,
             file_type=file_type, blob_key=d["blob_key"], num_bytes=d["num_bytes"], attributes={}, created_at=utcnow()))
 
-    def _on_done(self, session: Session, m: WorkerMessage) -> None:
-        if job_store.finish_input(session, m.input_id, InputStatus.COMPLETED):
-            file_id = session.scalar(select(JobInput.file_id).where(JobInput.id == m.input_id))
+    def _on_done_many(self, session: Session, messages: list[WorkerMessage]) -> None:
+        finished = job_store.complete_inputs(session, [m.input_id for m in messages])
+        for m in messages:
+            if m.input_id not in finished:
+                continue  # no longer processing (cancelled, reclaimed): nothing to record
             d = m.data
             job_store.add_event(session, m.job_id, "SUCCESS", "inference.success",
-                                f"{file_id}: {d.get('items', 0):,} success in {d.get('seconds', 0)} s",
+                                f"{finished[m.input_id]}: {d.get('items', 0):,} success in {d.get('seconds', 0)} s",
                                 {"items": d.get("items"), "failed_items": d.get("failed_items"),
                                  "seconds": d.get("seconds"), **(d.get("summary") or {})},
                                 input_id=m.input_id, index=m.slot)
@@ -355,20 +369,23 @@ class Scheduler:
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
 
     def _finalize(self, session: Session, job_id: str) -> None:
-        status = job_store.job_statuses(session, [job_id]).get(job_id)
-        if status is None or JobStatus(status) not in (JobStatus.ADMITTED, JobStatus.RUNNING):
-            return
-        counts = job_store.input_counts(session, [job_id])[job_id]
-        if counts["pending"] or counts["processing"]:
-            return
-        summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
-        if counts["completed"] == 0 and counts["failed"] > 0:
-            job_store.move_job(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
-                               level="ERROR", event_type="job.failed", payload=summary,
-                               values={"error": {"code": "all_inputs_failed",
-                                                 "message": f"All {counts['failed']} inputs failed; see the job events"}})
-        else:
-            job_store.move_job(session, job_id, JobStatus.COMPLETED,
-                               f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
-                               level="SUCCESS", event_type="job.completed", payload=summary)
-        self._references.pop(job_id, None)
+        self._finalize_many(session, [job_id])
+
+    def _finalize_many(self, session: Session, job_ids: list[str]) -> None:
+        """End the jobs among `job_ids` whose tracked inputs are all done (two reads for all)."""
+        statuses = job_store.job_statuses(session, job_ids)
+        active = [j for j in job_ids if statuses.get(j) in (JobStatus.ADMITTED, JobStatus.RUNNING)]
+        for job_id, counts in job_store.input_counts(session, active).items():
+            if counts["pending"] or counts["processing"]:
+                continue
+            summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
+            if counts["completed"] == 0 and counts["failed"] > 0:
+                job_store.move_job(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
+                                   level="ERROR", event_type="job.failed", payload=summary,
+                                   values={"error": {"code": "all_inputs_failed",
+                                                     "message": f"All {counts['failed']} inputs failed; see the job events"}})
+            else:
+                job_store.move_job(session, job_id, JobStatus.COMPLETED,
+                                   f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
+                                   level="SUCCESS", event_type="job.completed", payload=summary)
+            self._references.pop(job_id, None)

@@ -196,10 +196,6 @@ def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: 
     return _paged(session, query, [JobInput.seq], offset, limit)
 
 
-def reference_inputs(session: Session, job_id: str) -> list[JobInput]:
-    return list(session.scalars(select(JobInput).where(JobInput.job_id == job_id, JobInput.tracked.is_(False)).order_by(JobInput.seq)))
-
-
 def get_input(session: Session, job_id: str, input_id: str) -> JobInput | None:
     return session.scalar(select(JobInput).where(JobInput.job_id == job_id, JobInput.id == input_id))
 
@@ -289,40 +285,72 @@ def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
     return [RunnableJob(*row) for row in rows]
 
 
-def job_config(session: Session, job_id: str) -> dict[str, Any]:
-    parameters = session.scalar(select(Job.parameters).where(Job.id == job_id)) or {}
-    return parameters.get("worker", {}).get("config", {})
-
-
-def lease_inputs(session: Session, job_id: str, count: int, owner: str, expires_at: datetime) -> list[JobInput]:
-    candidates = list(
-        session.scalars(
-            select(JobInput)
-            .where(JobInput.job_id == job_id, JobInput.status == InputStatus.PENDING.value, JobInput.tracked.is_(True))
-            .order_by(JobInput.seq)
-            .limit(count)
-        )
+def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str, expires_at: datetime) -> dict[str, list[JobInput]]:
+    """Lease up to `wants[job]` pending tracked inputs of each job (oldest first) in three statements
+    for the whole scheduler pass: pick (a window function limits rows per job), update, read back."""
+    if not wants:
+        return {}
+    rank = func.row_number().over(partition_by=JobInput.job_id, order_by=JobInput.seq).label("rank")
+    pending = (select(JobInput.id, JobInput.job_id, rank)
+               .where(JobInput.job_id.in_(list(wants)), JobInput.status == InputStatus.PENDING.value,
+                      JobInput.tracked.is_(True))
+               .subquery())
+    picked = [input_id for input_id, job_id, n in session.execute(
+        select(pending.c.id, pending.c.job_id, pending.c.rank).where(pending.c.rank <= max(wants.values())))
+        if n <= wants[job_id]]
+    if not picked:
+        return {}
+    session.execute(
+        update(JobInput)
+        .where(JobInput.id.in_(picked), JobInput.status == InputStatus.PENDING.value)
+        .values(status=InputStatus.PROCESSING.value, lease_owner=owner, lease_expires_at=expires_at,
+                attempts=JobInput.attempts + 1, started_at=utcnow(), error_message=None)
+        .execution_options(synchronize_session=False)
     )
-    leased = []
-    now = utcnow()
-    for row in candidates:
-        result = session.execute(
-            update(JobInput)
-            .where(JobInput.id == row.id, JobInput.status == InputStatus.PENDING.value)
-            .values(
-                status=InputStatus.PROCESSING.value,
-                lease_owner=owner,
-                lease_expires_at=expires_at,
-                attempts=JobInput.attempts + 1,
-                started_at=now,
-                error_message=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            session.refresh(row)
-            leased.append(row)
+    leased: dict[str, list[JobInput]] = {}
+    for row in session.scalars(
+            select(JobInput).where(JobInput.id.in_(picked), JobInput.lease_owner == owner,
+                                   JobInput.status == InputStatus.PROCESSING.value)
+            .order_by(JobInput.seq).execution_options(populate_existing=True)):
+        leased.setdefault(row.job_id, []).append(row)
     return leased
+
+
+def move_jobs(session: Session, job_ids: Sequence[str], target: JobStatus, reason: str, *,
+              event_type: str | None = None) -> list[str]:
+    """`move_job` for many jobs in one guarded UPDATE (events and hooks per job); the moved ids."""
+    if not job_ids:
+        return []
+    now = utcnow()
+    fields: dict[str, Any] = {"status": target.value, "updated_at": now}
+    stamp = _TIMESTAMP_FOR.get(target)
+    if stamp == "started_at":
+        fields[stamp] = func.coalesce(Job.started_at, now)
+    elif stamp:
+        fields[stamp] = now
+    sources = [s.value for s in ALLOWED_SOURCES[target]]
+    session.execute(update(Job).where(Job.id.in_(list(job_ids)), Job.status.in_(sources)).values(**fields)
+                    .execution_options(synchronize_session=False))
+    moved = list(session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.status == target.value,
+                                                      Job.updated_at == now)))
+    for job_id in moved:
+        add_event(session, job_id, "INFO", event_type or f"job.{target.value.lower()}", reason)
+        for hook in TRANSITION_HOOKS:
+            hook(session, job_id, target)
+    return moved
+
+
+def job_configs(session: Session, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    rows = session.execute(select(Job.id, Job.parameters).where(Job.id.in_(list(job_ids))))
+    return {job_id: (parameters or {}).get("worker", {}).get("config", {}) for job_id, parameters in rows}
+
+
+def reference_inputs_of(session: Session, job_ids: Sequence[str]) -> dict[str, list[JobInput]]:
+    out: dict[str, list[JobInput]] = {job_id: [] for job_id in job_ids}
+    for row in session.scalars(select(JobInput).where(JobInput.job_id.in_(list(job_ids)), JobInput.tracked.is_(False))
+                               .order_by(JobInput.seq)):
+        out[row.job_id].append(row)
+    return out
 
 
 def renew_leases(session: Session, input_ids: Sequence[str], owner: str, expires_at: datetime) -> None:
@@ -373,6 +401,23 @@ def finish_input(session: Session, input_id: str, status: InputStatus, error_mes
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def complete_inputs(session: Session, input_ids: Sequence[str]) -> dict[str, str]:
+    """`finish_input(COMPLETED)` for many inputs in one guarded UPDATE; file ids of those it moved."""
+    if not input_ids:
+        return {}
+    now = utcnow()
+    session.execute(
+        update(JobInput)
+        .where(JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)
+        .values(status=InputStatus.COMPLETED.value, completed_at=now, lease_owner=None, lease_expires_at=None,
+                error_message=None)
+        .execution_options(synchronize_session=False)
+    )
+    return dict(session.execute(select(JobInput.id, JobInput.file_id).where(
+        JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.COMPLETED.value,
+        JobInput.completed_at == now)).all())
 
 
 def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
