@@ -60,7 +60,5 @@ class Principal:
 
 def authenticate_principal(ctx: AppContext, key: str) -> Principal | None:
     with ctx.sessions() as session:
-        org = orgs.org_for_key(session, key)
-        if org is None:
-            return None
-        return Principal(org, app_store.app_for_key(session, key))
+        found = orgs.org_and_app_for_key(session, key)
+    return Principal(*found) if found else None

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobport.store.orgs import hash_key
-from jobport.store.tables import ApiKey, App, AppVersion, UsageEntry
+from jobport.store.tables import App, AppVersion, UsageEntry
 
 
 def get(session: Session, org_id: str, app_ref: str) -> App | None:
@@ -47,10 +46,6 @@ def get_version(session: Session, app_id: str, version: str) -> AppVersion | Non
 def latest_active_version(session: Session, app_id: str) -> AppVersion | None:
     return session.scalar(select(AppVersion).where(AppVersion.app_id == app_id, AppVersion.active.is_(True))
                           .order_by(AppVersion.created_at.desc(), AppVersion.id.desc()).limit(1))
-
-
-def app_for_key(session: Session, key: str) -> str | None:
-    return session.scalar(select(ApiKey.app_id).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
 
 
 def add_usage(session: Session, entry: UsageEntry) -> None:

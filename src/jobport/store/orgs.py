@@ -44,12 +44,14 @@ def key_exists(session: Session, key: str) -> bool:
     return session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key))) is not None
 
 
-def org_for_key(session: Session, key: str) -> Org | None:
-    return session.scalar(
-        select(Org)
+def org_and_app_for_key(session: Session, key: str) -> tuple[Org, str | None] | None:
+    """The key's org and the app it is bound to (None for an org-wide key), in one query."""
+    row = session.execute(
+        select(Org, ApiKey.app_id)
         .join(ApiKey, ApiKey.org_id == Org.id)
         .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-    )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 def any_org(session: Session) -> bool:
