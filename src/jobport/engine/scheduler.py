@@ -375,6 +375,7 @@ class Scheduler:
         """End the jobs among `job_ids` whose tracked inputs are all done (two reads for all)."""
         statuses = job_store.job_statuses(session, job_ids)
         active = [j for j in job_ids if statuses.get(j) in (JobStatus.ADMITTED, JobStatus.RUNNING)]
+        completed: dict[str, tuple[str, dict[str, Any]]] = {}
         for job_id, counts in job_store.input_counts(session, active).items():
             if counts["pending"] or counts["processing"]:
                 continue
@@ -385,7 +386,8 @@ class Scheduler:
                                    values={"error": {"code": "all_inputs_failed",
                                                      "message": f"All {counts['failed']} inputs failed; see the job events"}})
             else:
-                job_store.move_job(session, job_id, JobStatus.COMPLETED,
-                                   f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
-                                   level="SUCCESS", event_type="job.completed", payload=summary)
+                completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
+                                     summary)
             self._references.pop(job_id, None)
+        job_store.move_jobs(session, list(completed), JobStatus.COMPLETED, "Completed", event_type="job.completed",
+                            level="SUCCESS", details=completed)

@@ -317,8 +317,10 @@ def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str, expir
 
 
 def move_jobs(session: Session, job_ids: Sequence[str], target: JobStatus, reason: str, *,
-              event_type: str | None = None) -> list[str]:
-    """`move_job` for many jobs in one guarded UPDATE (events and hooks per job); the moved ids."""
+              event_type: str | None = None, level: str = "INFO",
+              details: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None) -> list[str]:
+    """`move_job` for many jobs in one guarded UPDATE (events and hooks per job); the moved ids.
+    `details[job_id]` = (reason, payload) of that job's event when they differ per job."""
     if not job_ids:
         return []
     now = utcnow()
@@ -334,7 +336,8 @@ def move_jobs(session: Session, job_ids: Sequence[str], target: JobStatus, reaso
     moved = list(session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.status == target.value,
                                                       Job.updated_at == now)))
     for job_id in moved:
-        add_event(session, job_id, "INFO", event_type or f"job.{target.value.lower()}", reason)
+        message, payload = (details or {}).get(job_id, (reason, None))
+        add_event(session, job_id, level, event_type or f"job.{target.value.lower()}", message, payload)
         for hook in TRANSITION_HOOKS:
             hook(session, job_id, target)
     return moved
