@@ -368,9 +368,6 @@ class Scheduler:
                                 f"{row.file_id}: {reason}; retrying (attempt {row.attempts} of {max_attempts})",
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
 
-    def _finalize(self, session: Session, job_id: str) -> None:
-        self._finalize_many(session, [job_id])
-
     def _finalize_many(self, session: Session, job_ids: list[str]) -> None:
         """End the jobs among `job_ids` whose tracked inputs are all done (two reads for all)."""
         statuses = job_store.job_statuses(session, job_ids)

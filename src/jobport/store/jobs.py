@@ -196,10 +196,6 @@ def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: 
     return _paged(session, query, [JobInput.seq], offset, limit)
 
 
-def get_input(session: Session, job_id: str, input_id: str) -> JobInput | None:
-    return session.scalar(select(JobInput).where(JobInput.job_id == job_id, JobInput.id == input_id))
-
-
 def list_outputs(session: Session, job_id: str, port_name: str | None, input_id: str | None, offset: int, limit: int):
     query = select(JobOutput).where(JobOutput.job_id == job_id)
     if port_name:
