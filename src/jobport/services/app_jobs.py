@@ -131,14 +131,7 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
                   "sha256": request.file.sha256, "blob_key": request.file.blob_key},
         ))
         for ref in version.references:
-            session.add(JobInput(
-                id=new_id("inp"), job_id=job.id, port_name=ref["port_name"], file_id=ref["file_id"],
-                file_uid=ref["file_uid"], tracked=False, status=InputStatus.REFERENCE.value, attempts=0, created_at=now,
-                data={"filename": ref["file_id"], "file_type": ref["file_type"], "file_extension": "",
-                      "num_bytes": ref["num_bytes"], "metadata": ref.get("metadata") or {}, "file_tags": [],
-                      "file_attributes": ref.get("attributes") or {}, "sha256": ref["sha256"],
-                      "blob_key": ref["blob_key"]},
-            ))
+            session.add(JobInput(**reference_input_row(ref, job.id, now)))
         app_store.add_usage(session, UsageEntry(
             org_id=request.org_id, app_id=app.id, job_id=job.id, surface=request.surface, records=records,
             record_groups=groups, billed_units=billed, created_at=now))
@@ -153,6 +146,18 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
             job_store.add_event(session, job.id, "WARN", "config.warning", warning)
     ctx.wake_scheduler()
     return job
+
+
+def reference_input_row(ref: dict[str, Any], job_id: str, now) -> dict[str, Any]:
+    """The reference input row of a job for one of its app version's copied reference files."""
+    return dict(
+        id=new_id("inp"), job_id=job_id, port_name=ref["port_name"], file_id=ref["file_id"], file_uid=ref["file_uid"],
+        tracked=False, status=InputStatus.REFERENCE.value, attempts=0, lease_owner=None, lease_expires_at=None,
+        error_message=None, created_at=now, started_at=None, completed_at=None,
+        data={"filename": ref["file_id"], "file_type": ref["file_type"], "file_extension": "",
+              "num_bytes": ref["num_bytes"], "metadata": ref.get("metadata") or {}, "file_tags": [],
+              "file_attributes": ref.get("attributes") or {}, "sha256": ref["sha256"], "blob_key": ref["blob_key"]},
+    )
 
 
 def reference_file(ref: dict[str, Any]) -> File:

@@ -20,7 +20,7 @@ from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import InputStatus, JobStatus
 from jobport.pipelines.registry import deep_merge
-from jobport.services.app_jobs import reference_file, billing
+from jobport.services.app_jobs import billing, reference_file, reference_input_row
 from jobport.services import usage as usage_service
 from jobport.services.apps import resolve_version
 from jobport.services.context import AppContext
@@ -108,17 +108,7 @@ def create_jobs(ctx: AppContext, request: CreateJobs) -> tuple[str, list[str]]:
                   "num_bytes": len(line) + 1, "metadata": {}, "file_tags": [], "file_attributes": {"num_lines": 1},
                   "sha256": "", "inline": line + "\n"},
         ))
-        for ref in version.references:
-            inputs.append(dict(
-                id=new_id("inp"), job_id=job_id, port_name=ref["port_name"], file_id=ref["file_id"],
-                file_uid=ref["file_uid"], tracked=False, status=InputStatus.REFERENCE.value, attempts=0,
-                lease_owner=None, lease_expires_at=None, error_message=None, created_at=now, started_at=None,
-                completed_at=None,
-                data={"filename": ref["file_id"], "file_type": ref["file_type"], "file_extension": "",
-                      "num_bytes": ref["num_bytes"], "metadata": ref.get("metadata") or {}, "file_tags": [],
-                      "file_attributes": ref.get("attributes") or {}, "sha256": ref["sha256"],
-                      "blob_key": ref["blob_key"]},
-            ))
+        inputs += [reference_input_row(ref, job_id, now) for ref in version.references]
         events.append(dict(job_id=job_id, input_id=None, level="INFO", event_type="job.created",
                            message=f"Job of batch {batch_id} ({'parked' if request.parked else 'queued'})",
                            payload={"batch_id": batch_id}, index=None, created_at=now))

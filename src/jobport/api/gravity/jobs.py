@@ -20,6 +20,7 @@ from jobport.domain.errors import Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import TERMINAL, JobStatus
 from jobport.services import app_jobs
+from jobport.services.apps import resolve_version
 from jobport.services import files as file_service
 from jobport.services.auth import Principal
 from jobport.services.context import AppContext
@@ -87,11 +88,9 @@ def _parse_data(fields: dict[str, bytes]) -> JobData:
 def _overrides(ctx: AppContext, app, data: JobData, job_uuid: str) -> dict[str, Any]:
     """The request's settings as config overrides of the app's pipeline (only settings it has)."""
     with ctx.sessions() as session:
-        pipeline_fields = set()
-        row = app_store.latest_active_version(session, app.id)
-        if row is not None:
-            pipeline = ctx.registry.get(app.pipeline_key, row.pipeline_version)
-            pipeline_fields = set(pipeline.spec.config_model.model_fields) if pipeline else set()
+        row = resolve_version(session, app, data.version)  # the version the job will run (400 if none)
+    pipeline = ctx.registry.get(app.pipeline_key, row.pipeline_version)
+    pipeline_fields = set(pipeline.spec.config_model.model_fields) if pipeline else set()
     overrides: dict[str, Any] = {}
     base_mime = data.mimeType.split(";", 1)[0].strip().lower()
     if "mime_type" in pipeline_fields:
