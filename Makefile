@@ -41,7 +41,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m jobport.demo
+	$(BIN)/python demo/basic_motions.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -29,8 +29,8 @@ from typing import Any
 import requests
 
 from common import DATA_DIR, epoch, loadavg, machine, median
-from jobport.embedded import EmbeddedServer
-from jobport.pipelines.tabular.example import build_example_model, direct_predict_csv, write_iris_csv
+from jobport.pipelines.builtin.tabular.example import build_example_model, direct_predict_csv, write_iris_csv
+from jobport.testing.embedded import EmbeddedServer
 
 ROWS = 1_000_000
 JOB_TIMEOUT = 1200.0
@@ -52,7 +52,7 @@ def direct_full(model_path: Path, csv_path: Path, out_path: Path, chunk_rows: in
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from jobport.pipelines.tabular.example import FEATURES, OUTPUTS
+    from jobport.pipelines.builtin.tabular.example import FEATURES, OUTPUTS
 
     started = time.perf_counter()
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])

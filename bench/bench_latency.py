@@ -30,9 +30,9 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from common import dataset, epoch, job_body, loadavg, machine, percentile, pipeline_config
-from jobport.client import JobportClient
-from jobport.embedded import EmbeddedServer
-from jobport.pipelines.machine_state.direct import build_model, predict_csv
+from jobport.pipelines.builtin.machine_state.direct import build_model, predict_csv
+from jobport.sdk.client import JobportClient
+from jobport.testing.embedded import EmbeddedServer
 
 WARMUP_JOBS = 2
 DIRECT_WARMUP = 20  # the first ~15 in-process predictions of a fresh process take ~3x longer

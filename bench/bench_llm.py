@@ -32,9 +32,9 @@ from typing import Any
 import orjson
 
 from common import DATA_DIR, epoch, loadavg, machine, median, percentile
-from jobport.client import JobportClient
-from jobport.embedded import EmbeddedServer
-from jobport.llm.catalogue import BUILTIN
+from jobport.pipelines.lm.catalogue import BUILTIN
+from jobport.sdk.client import JobportClient
+from jobport.testing.embedded import EmbeddedServer
 
 N_RECORDS = 200
 MAX_NEW_TOKENS = 48
@@ -84,7 +84,7 @@ def direct_run(llm, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def direct_batched_run(backend, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """jobport's own backend in this process: batches of CONFIG["batch_size"] decoded together."""
-    from jobport.llm.backends import Sampling
+    from jobport.pipelines.lm.backends import Sampling
 
     sampling = Sampling(MAX_NEW_TOKENS, False, 0.7, 0.8, 20, 1.0)
     size = CONFIG["batch_size"]
@@ -130,7 +130,7 @@ def run(reps: int = 2, latency_n: int = 10, log=print) -> dict[str, Any]:
     llm = Llama(model_path=str(BUILTIN.gguf_path()), n_ctx=BUILTIN.n_ctx, n_threads=threads,
                 n_threads_batch=threads, n_batch=512, seed=0, verbose=False)
     direct_run(llm, rows[:2])  # warm-up
-    from jobport.llm.backends import LlamaCppBackend
+    from jobport.pipelines.lm.backends import LlamaCppBackend
 
     backend = LlamaCppBackend(BUILTIN, threads=threads)
     direct_batched_run(backend, rows[:8])  # warm-up
@@ -153,8 +153,8 @@ def run(reps: int = 2, latency_n: int = 10, log=print) -> dict[str, Any]:
             log(f"rep {rep}: e2e {e['tokens']} tokens in {e['seconds']:.1f} s = {e['tokens_per_s']:.1f} tok/s "
                 f"(worker's own {e['worker_tokens_per_s']} tok/s)")
             got = answers_of(jp, e["job"]["id"], DATA_DIR / "llm_out" / e["job"]["id"])
-            matches.append(sum(x == y for x, y in zip(got, d["answers"])))
-            batched_matches.append(sum(x == y for x, y in zip(got, b["answers"])))
+            matches.append(sum(x == y for x, y in zip(got, d["answers"], strict=False)))
+            batched_matches.append(sum(x == y for x, y in zip(got, b["answers"], strict=False)))
         first_e2e = []
         for _ in range(latency_n):
             e = e2e_job(jp, one_id)

@@ -46,13 +46,23 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from common import (OUT_DIR, cpu_seconds, dataset, epoch, job_body, loadavg, machine, median, pipeline_config,
-                    thread_pools)
-from jobport.client import JobportClient
-from jobport.embedded import EmbeddedServer
-from jobport.pipelines.machine_state.direct import build_model, predict_csv
-from jobport.pipelines.machine_state.pipeline import MachineStateWorker
+from common import (
+    OUT_DIR,
+    cpu_seconds,
+    dataset,
+    epoch,
+    job_body,
+    loadavg,
+    machine,
+    median,
+    pipeline_config,
+    thread_pools,
+)
+from jobport.pipelines.builtin.machine_state.direct import build_model, predict_csv
+from jobport.pipelines.builtin.machine_state.pipeline import MachineStateWorker
 from jobport.pipelines.sdk import FileRef
+from jobport.sdk.client import JobportClient
+from jobport.testing.embedded import EmbeddedServer
 
 DEFAULT_STEPS = (16,)
 HEAVY_STEPS = (16, 4)
@@ -122,7 +132,7 @@ def bench_config(jp: JobportClient, server_pid: int, data: dict, shots: list[tup
     def stat(timings: list[dict], key: str, pick=median) -> float:
         return pick([t[key] for t in timings])
 
-    cold_direct = [b + p for b, p in zip(build_s, predict_s)]
+    cold_direct = [b + p for b, p in zip(build_s, predict_s, strict=False)]
     keys = ("create_rtt", "dispatch", "load", "process", "rest", "observed", "cpu_server", "cpu_worker")
     result = {
         "step": step, "windows": windows, "reps": reps, "identical": identical,

@@ -19,14 +19,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from common import BENCH_DIR, DATA_DIR, epoch, loadavg, machine
-from jobport.embedded import EmbeddedServer
-from jobport.pipelines.tabular.example import build_example_model, iris_rows
+from jobport.pipelines.builtin.tabular.example import build_example_model, iris_rows
+from jobport.testing.embedded import EmbeddedServer
 
 N_JOBS = 10_000
 TIMEOUT = 1800.0
@@ -35,7 +34,7 @@ FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 def records(n: int) -> list[dict[str, float]]:
     x, _ = iris_rows(n)
-    return [dict(zip(FEATURES, map(lambda v: round(float(v), 2), row))) for row in x]
+    return [dict(zip(FEATURES, (round(float(v), 2) for v in row), strict=False)) for row in x]
 
 
 def jobport_run(n: int, log=print) -> dict[str, Any]:

@@ -36,4 +36,4 @@ def predict(record: dict) -> dict:
     session = _model()
     x = np.array([[float(record[f]) for f in FEATURES]], dtype=np.float32)
     label, proba = session.run(None, {session.get_inputs()[0].name: x})
-    return {**record, **dict(zip(OUTPUTS, [str(label[0]), *map(float, proba[0])]))}
+    return {**record, **dict(zip(OUTPUTS, [str(label[0]), *map(float, proba[0])], strict=False))}

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: the cached synthetic data set, job bodies, timestamps, stats.
 
-The data set is generated once with `jobport.demo_data.write_synthetic_dataset` under
+The data set is generated once with `jobport.testing.datasets.write_synthetic_dataset` under
 `bench/out/` (git-ignored) and reused while its parameters are unchanged.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jobport.demo_data import write_synthetic_csv, write_synthetic_dataset
+from jobport.testing.datasets import write_synthetic_csv, write_synthetic_dataset
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_latency  # noqa: E402
 import bench_gravity  # noqa: E402
+import bench_latency  # noqa: E402
 import bench_llm  # noqa: E402
-import bench_superai  # noqa: E402
 import bench_machine_state  # noqa: E402
+import bench_superai  # noqa: E402
 from common import OUT_DIR, machine  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.api.app import create_app
+from jobport.server import create_app
 from jobport.config import Settings
 from jobport.services import auth
 

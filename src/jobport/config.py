@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobport.blobs import BlobConfig, BlobKind
 
 
 class Settings(BaseSettings):
@@ -33,6 +36,12 @@ class Settings(BaseSettings):
         None, description="Base URL put in signed links; default: the URL the request came in on."
     )
 
+    blob_store: BlobKind = Field(
+        "local", description="Where files and outputs live: `local` (a directory under home) or `memory` (the "
+                             "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`).")
+    executor: Literal["local", "inline"] = Field(
+        "local", description="How tasks run: `local` (warm worker processes) or `inline` (in the scheduler's own "
+                             "thread, one at a time: the fake twin used by unit tests).")
     workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,
@@ -95,6 +104,13 @@ class Settings(BaseSettings):
     callback_secret_grace_seconds: float = Field(
         86400.0, ge=0, description="After a secret rotation the old secret also signs callbacks for this long.")
 
+    @model_validator(mode="after")
+    def _refuse_unsafe_combinations(self) -> Settings:
+        if self.blob_store == "memory" and self.executor != "inline":
+            raise ValueError("blob_store=memory needs executor=inline: worker processes cannot read the server "
+                             "process's memory (set JOBPORT_EXECUTOR=inline, or use blob_store=local)")
+        return self
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -111,6 +127,10 @@ class Settings(BaseSettings):
     @property
     def blob_root(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def blobs(self) -> BlobConfig:
+        return BlobConfig(self.blob_store, self.blob_root)
 
     @property
     def is_sqlite(self) -> bool:

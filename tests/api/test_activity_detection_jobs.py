@@ -4,6 +4,7 @@ through llama.cpp): ordering, per-line errors, determinism, events, and create-t
 from __future__ import annotations
 
 import orjson
+
 from helpers import upload, wait_for
 
 GREEDY = {"do_sample": False, "max_new_tokens": 24}

@@ -5,14 +5,14 @@ rotation, filters and org isolation of /v0.5/callbacks."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
 import pytest
+from standardwebhooks import Webhook
+
 from helpers import machine_csv, machine_job_body, upload, wait_for, wait_until
 from receivers import Receiver
-from standardwebhooks import Webhook
 
 
 @pytest.fixture

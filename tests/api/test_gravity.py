@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.api.app import create_app
+from jobport.server import create_app
 from jobport.config import Settings
-from jobport.pipelines.tabular.example import build_example_model
+from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 
 IRIS_CSV = (b"sepal_length,sepal_width,petal_length,petal_width\n"

@@ -1,6 +1,7 @@
 """Bad input on job creation: each case is a 4xx naming the field, and nothing is stored."""
 
 import pytest
+
 from helpers import machine_csv, machine_job_body, upload
 
 

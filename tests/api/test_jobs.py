@@ -6,6 +6,7 @@ import io
 import uuid
 
 import httpx
+
 from helpers import machine_csv, machine_job_body, upload, wait_for
 
 

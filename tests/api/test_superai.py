@@ -15,11 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
-from receivers import Receiver
 
-from jobport.pipelines.tabular.example import build_example_model
+from helpers import wait_until
+from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
+from receivers import Receiver
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}

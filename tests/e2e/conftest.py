@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobport.embedded import JOBPORT, EmbeddedServer  # noqa: F401  (JOBPORT: the CLI the tests run)
+from jobport.testing.embedded import JOBPORT, EmbeddedServer  # noqa: F401  (JOBPORT: the CLI the tests run)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ files.local.upload / get_metadata / download / delete, get_info, iter_metadata, 
 import base64
 
 import pytest
-from archetypeai.api_client import ArchetypeAI
 from archetypeai._errors import ApiError
+from archetypeai.api_client import ArchetypeAI
 
 from helpers import machine_csv
 

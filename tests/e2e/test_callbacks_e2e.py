@@ -18,10 +18,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from helpers import machine_csv, machine_job_body, wait_until
 from standardwebhooks import Webhook
 
-from jobport.embedded import JOBPORT, EmbeddedServer
+from helpers import machine_csv, machine_job_body, wait_until
+from jobport.testing.embedded import JOBPORT, EmbeddedServer
 
 JOBS = 4
 BACKOFF_ENV = {
@@ -146,7 +146,7 @@ def test_callbacks_arrive_exactly_once_after_receiver_outage_and_restart(tmp_pat
             assert payload["type"] == "job.completed"
             assert payload["data"]["status"] == "COMPLETED"
             per_job[payload["data"]["id"]] = per_job.get(payload["data"]["id"], 0) + 1
-        assert per_job == {job_id: 1 for job_id in job_ids}, per_job
+        assert per_job == dict.fromkeys(job_ids, 1), per_job
         assert len(receipts) == JOBS
 
         # The delivery log (through the CLI) shows the refused attempts, then the delivery.

@@ -8,13 +8,12 @@ import csv
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from helpers import machine_csv
+from jobport.testing.embedded import JOBPORT
 
-from jobport.embedded import JOBPORT
 PIPELINE = "machine-state-classification"
 READER = {"data_columns": ["a", "b", "c"], "timestamp_column": "timestamp", "window_size": 16, "step_size": 4}
 CONFIG = json.dumps({"reader_config": READER})

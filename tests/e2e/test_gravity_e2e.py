@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from jobport.embedded import JOBPORT
+from jobport.testing.embedded import JOBPORT
 
 IRIS = ("sepal_length,sepal_width,petal_length,petal_width\n"
         "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n5.9,3.0,4.2,1.5\n")

@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from jobport.client import JobportClient
-from jobport.embedded import JOBPORT, EmbeddedServer, free_port
-from jobport.llm.catalogue import BUILTIN
+from jobport.pipelines.lm.catalogue import BUILTIN
+from jobport.sdk.client import JobportClient
+from jobport.testing.embedded import JOBPORT, EmbeddedServer, free_port
 
 RECORDS = [
     {"prompt": "What is 2+2?"},

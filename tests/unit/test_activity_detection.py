@@ -11,13 +11,12 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from jobport.llm.backends import EchoBackend
-from jobport.llm.catalogue import BUILTIN, DEFAULT_MODEL, CatalogueError, ModelEntry, load_catalogue, resolve
-from jobport.pipelines.activity_detection import ActivityDetectionPipeline
-from jobport.pipelines.activity_detection.config import ActivityDetectionConfig
-from jobport.pipelines.sdk import FileFacts, LoadContext
-
 from fakes import FakeSink, file_ref
+from jobport.pipelines.builtin.activity_detection import ActivityDetectionPipeline
+from jobport.pipelines.builtin.activity_detection.config import ActivityDetectionConfig
+from jobport.pipelines.lm.backends import EchoBackend
+from jobport.pipelines.lm.catalogue import BUILTIN, DEFAULT_MODEL, CatalogueError, ModelEntry, load_catalogue, resolve
+from jobport.pipelines.sdk import FileFacts, LoadContext
 
 PORT = "worker.data"
 OUT = "worker.result"

@@ -79,8 +79,8 @@ def org_id(sessions):
 
 
 def _settings(tmp_path, **kw):
-    base = dict(home=tmp_path, callback_max_attempts=4, callback_initial_backoff_seconds=10,
-                callback_max_backoff_seconds=40, callback_allow_private_networks=True)
+    base = {"home": tmp_path, "callback_max_attempts": 4, "callback_initial_backoff_seconds": 10,
+                "callback_max_backoff_seconds": 40, "callback_allow_private_networks": True}
     return Settings(**{**base, **kw})
 
 
@@ -249,7 +249,7 @@ def test_refused_url_fails_at_once_without_retries(sessions, org_id, tmp_path):
 
 
 def test_unreachable_receiver_is_retried(sessions, org_id, tmp_path):
-    from jobport.embedded import free_port
+    from jobport.testing.embedded import free_port
 
     (delivery_id,) = _enqueue(sessions, org_id, url=f"http://127.0.0.1:{free_port()}/hook")
     clock = FakeClock()

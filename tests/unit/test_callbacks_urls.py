@@ -5,7 +5,7 @@ import pytest
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.config import Settings
 from jobport.domain.errors import Invalid
-from jobport.net import UrlGuard
+from jobport.outbound import UrlGuard
 
 
 def test_public_urls_pass():

@@ -1,4 +1,4 @@
-"""`jobport.client` against the real app in process (the shared `server` fixture: lifespan, scheduler
+"""`jobport.sdk.client` against the real app in process (the shared `server` fixture: lifespan, scheduler
 and workers running), plus a few pure cases on a mock transport (error parsing, wait timeout)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import csv
 
 import httpx
 import pytest
-from helpers import machine_csv
 
-from jobport import client as client_module
-from jobport.client import JobportClient, JobportError
+from helpers import machine_csv
+from jobport.sdk import client as client_module
+from jobport.sdk.client import JobportClient, JobportError
 
 CONFIG = {"reader_config": {"data_columns": ["a", "b", "c"], "timestamp_column": "timestamp",
                             "window_size": 16, "step_size": 4}}

@@ -14,10 +14,10 @@ pytest.importorskip("llama_cpp")
 
 import llama_cpp  # noqa: E402
 
-from jobport.llm import llama_batch  # noqa: E402
-from jobport.llm.backends import LlamaCppBackend, Sampling  # noqa: E402
-from jobport.llm.catalogue import BUILTIN  # noqa: E402
-from jobport.llm.llama_batch import BatchedGenerator, pick_token  # noqa: E402
+from jobport.pipelines.lm import llama_batch  # noqa: E402
+from jobport.pipelines.lm.backends import LlamaCppBackend, Sampling  # noqa: E402
+from jobport.pipelines.lm.catalogue import BUILTIN  # noqa: E402
+from jobport.pipelines.lm.llama_batch import BatchedGenerator, pick_token  # noqa: E402
 
 GREEDY = Sampling(max_tokens=16, do_sample=False, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0)
 SYSTEM = "You label what people are doing in a scene. Answer with one short sentence about the main activity."
@@ -47,7 +47,7 @@ def test_batched_answers_usage_and_order(backend):
     assert backend.generator.n_ctx == BUILTIN.n_ctx and backend.generator.n_seq_max == LlamaCppBackend.N_SEQ_MAX
     results = backend.complete(CONVS, GREEDY)
     assert len(results) == len(CONVS)
-    for conv, result in zip(CONVS, results):
+    for conv, result in zip(CONVS, results, strict=False):
         assert result.error is None and result.text and result.text.strip(), result
         # prompt_tokens are per record and in order: the conversations have different lengths
         assert result.prompt_tokens == len(backend.generator.prompt_tokens(conv))

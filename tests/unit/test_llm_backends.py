@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from jobport.llm.backends import OpenAIBackend, Sampling
-from jobport.llm.catalogue import ModelEntry
+from jobport.pipelines.lm.backends import OpenAIBackend, Sampling
+from jobport.pipelines.lm.catalogue import ModelEntry
 
 GREEDY = Sampling(max_tokens=16, do_sample=False, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.1)
 
@@ -47,7 +47,7 @@ def test_request_shape_greedy_and_api_key(monkeypatch):
 
 
 def test_retries_429_and_5xx_then_succeeds(monkeypatch):
-    monkeypatch.setattr("jobport.llm.backends.time.sleep", lambda s: None)
+    monkeypatch.setattr("jobport.pipelines.lm.backends.time.sleep", lambda s: None)
     replies = iter([httpx.Response(429, headers={"retry-after": "0"}), httpx.Response(503), answer("done")])
     backend = OpenAIBackend(entry(max_retries=3), transport=httpx.MockTransport(lambda r: next(replies)))
     [result] = backend.complete([conv("x")], GREEDY)
@@ -55,7 +55,7 @@ def test_retries_429_and_5xx_then_succeeds(monkeypatch):
 
 
 def test_gives_up_after_max_retries_and_4xx_is_not_retried(monkeypatch):
-    monkeypatch.setattr("jobport.llm.backends.time.sleep", lambda s: None)
+    monkeypatch.setattr("jobport.pipelines.lm.backends.time.sleep", lambda s: None)
     calls = []
 
     def handler(request):
@@ -71,7 +71,7 @@ def test_gives_up_after_max_retries_and_4xx_is_not_retried(monkeypatch):
 
 
 def test_unreachable_server_is_a_per_record_error(monkeypatch):
-    monkeypatch.setattr("jobport.llm.backends.time.sleep", lambda s: None)
+    monkeypatch.setattr("jobport.pipelines.lm.backends.time.sleep", lambda s: None)
 
     def handler(request):
         raise httpx.ConnectError("connection refused")

@@ -5,20 +5,18 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from jobport.demo_data import DEMO_CONFIG, write_basic_motions, write_synthetic_csv
-from jobport.pipelines.machine_state import MachineStateConfig, MachineStatePipeline
-from jobport.pipelines.machine_state.direct import build_model, classify_csv_direct, predict_csv
-from jobport.pipelines.machine_state.reader import count_windows, read_windows
-from jobport.pipelines.sdk import FileFacts, InputError, LoadContext, LoadError, Worker
-
 from fakes import FakeSink, file_ref
+from jobport.pipelines.builtin.machine_state import MachineStateConfig, MachineStatePipeline
+from jobport.pipelines.builtin.machine_state.direct import build_model, classify_csv_direct, predict_csv
+from jobport.pipelines.builtin.machine_state.reader import count_windows, read_windows
+from jobport.pipelines.sdk import FileFacts, InputError, LoadContext, LoadError, Worker
+from jobport.testing.datasets import DEMO_CONFIG, write_basic_motions, write_synthetic_csv
 
 CHANNELS = ["ch_0", "ch_1", "ch_2", "ch_3"]
 N_STATES = 3
@@ -241,7 +239,7 @@ def test_process_writes_flushed_parts(worker, data):
         all_rows += rows[1:]
     assert [r[0] for r in all_rows] == [str(k * 4 + 15) for k in range(total)]  # integers stay integers
     truth = [f"state_{data['states'][k * 4 + 15]}" for k in range(total)]
-    accuracy = np.mean([r[1] == t for r, t in zip(all_rows, truth)])
+    accuracy = np.mean([r[1] == t for r, t in zip(all_rows, truth, strict=False)])
     assert accuracy >= 0.8
     assert result.summary["predictions"] == dict(sorted(Counter(r[1] for r in all_rows).items()))
     assert [p["done"] for p in sink.progress_calls] == [min(16 * (k + 1), total) for k in range(10)]

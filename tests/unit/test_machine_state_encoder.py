@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jobport.pipelines.machine_state.encoder import N_KERNELS, Encoder
+from jobport.pipelines.builtin.machine_state.encoder import N_KERNELS, Encoder
 
 
 def windows(n: int, w: int, c: int, seed: int = 0) -> np.ndarray:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobport.net import FetchError, UrlGuard, fetch_limited, guarded_client, post_json_guarded
+from jobport.outbound import FetchError, UrlGuard, fetch_limited, guarded_client, post_json_guarded
 
 CHUNK = 64 * 1024
 STREAM_CHUNKS = 1024  # 64 MiB offered by the streaming routes

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from jobport.net.guard import UrlGuard, UrlRefused, UrlUnreachable, describe_address, redact_url
+from jobport.outbound.guard import UrlGuard, UrlRefused, UrlUnreachable, describe_address, redact_url
 
 
 def table_resolver(table: dict[str, list[str]]):

@@ -5,10 +5,13 @@ import pytest
 from sqlalchemy import select
 
 from jobport.domain.statuses import CANCELLABLE, RETRYABLE, TERMINAL, JobStatus, archetype_status, can_move
+from jobport.services.transitions import Transitions
 from jobport.store import jobs as job_store
 from jobport.store.db import make_engine, make_session_factory, migrate, transaction, utcnow
 from jobport.store.orgs import get_or_create_org
 from jobport.store.tables import Job, JobEvent
+
+MOVES = Transitions()
 
 
 @pytest.fixture
@@ -20,8 +23,9 @@ def sessions(tmp_path):
 
 def _job(session, org_id, status=JobStatus.PENDING, priority=0, pipeline_type="batch", created=None):
     now = created or utcnow()
-    from jobport.domain.ids import new_id
     import uuid
+
+    from jobport.domain.ids import new_id
 
     job = Job(id=new_id("job"), uuid=str(uuid.uuid4()), org_id=org_id, name="j", pipeline_id="ppl_x",
               pipeline_type=pipeline_type, pipeline_key="k", pipeline_version="1", status=status.value,
@@ -58,11 +62,11 @@ def test_move_is_guarded_and_records_an_event(sessions):
         org = get_or_create_org(s, "o")
         job = _job(s, org.id)
     with transaction(sessions) as s:
-        assert job_store.move_job(s, job.id, JobStatus.CANCELLED, "user asked")
+        assert MOVES.move(s, job.id, JobStatus.CANCELLED, "user asked")
     with transaction(sessions) as s:
         # a racing scheduler cannot complete or run a cancelled job
-        assert not job_store.move_job(s, job.id, JobStatus.COMPLETED, "late result")
-        assert not job_store.move_job(s, job.id, JobStatus.ADMITTED, "late admit")
+        assert not MOVES.move(s, job.id, JobStatus.COMPLETED, "late result")
+        assert not MOVES.move(s, job.id, JobStatus.ADMITTED, "late admit")
     with sessions() as s:
         row = s.scalar(select(Job).where(Job.id == job.id))
         assert row.status == "CANCELLED" and row.cancelled_at is not None
@@ -74,14 +78,14 @@ def test_started_at_is_kept_across_reruns(sessions):
     with transaction(sessions) as s:
         org = get_or_create_org(s, "o")
         job = _job(s, org.id)
-        assert job_store.move_job(s, job.id, JobStatus.ADMITTED, "a")
-        assert job_store.move_job(s, job.id, JobStatus.RUNNING, "r")
+        assert MOVES.move(s, job.id, JobStatus.ADMITTED, "a")
+        assert MOVES.move(s, job.id, JobStatus.RUNNING, "r")
     with sessions() as s:
         first = s.scalar(select(Job.started_at).where(Job.id == job.id))
     with transaction(sessions) as s:
-        assert job_store.move_job(s, job.id, JobStatus.PREEMPTED, "p")
-        assert job_store.move_job(s, job.id, JobStatus.ADMITTED, "a")
-        assert job_store.move_job(s, job.id, JobStatus.RUNNING, "r")
+        assert MOVES.move(s, job.id, JobStatus.PREEMPTED, "p")
+        assert MOVES.move(s, job.id, JobStatus.ADMITTED, "a")
+        assert MOVES.move(s, job.id, JobStatus.RUNNING, "r")
     with sessions() as s:
         assert s.scalar(select(Job.started_at).where(Job.id == job.id)) == first
 

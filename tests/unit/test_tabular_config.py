@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from jobport.pipelines.tabular import ACCEPTED_MIME_TYPES, TabularModelConfig, TabularModelPipeline, parse_mime
-from jobport.pipelines.tabular.formats import RecordFormat
+from jobport.pipelines.builtin.tabular import ACCEPTED_MIME_TYPES, TabularModelConfig, TabularModelPipeline, parse_mime
+from jobport.pipelines.builtin.tabular.formats import RecordFormat
 
 FEATURES = [
     {"name": "x", "type": "number"},

@@ -12,17 +12,17 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pytest
-from fakes import file_ref
 
-from jobport.pipelines.sdk import LoadContext
-from jobport.pipelines.tabular import (
+from fakes import file_ref
+from jobport.pipelines.builtin.tabular import (
     TabularModelConfig,
     TabularModelPipeline,
     build_example_model,
     readers,
     write_iris_csv,
 )
-from jobport.pipelines.tabular.example import FEATURES, iris_rows
+from jobport.pipelines.builtin.tabular.example import FEATURES, iris_rows
+from jobport.pipelines.sdk import LoadContext
 
 MB = 1_000_000
 
@@ -98,7 +98,7 @@ def test_jsonl_streams(model, tmp_path):
     values, _ = iris_rows(30_000, 5)
     path = tmp_path / "big.jsonl"
     path.write_bytes(
-        b"".join(orjson.dumps(dict(zip(FEATURES, row)), option=orjson.OPT_APPEND_NEWLINE) for row in values.tolist())
+        b"".join(orjson.dumps(dict(zip(FEATURES, row, strict=False)), option=orjson.OPT_APPEND_NEWLINE) for row in values.tolist())
     )
     config = TabularModelConfig.model_validate(
         {**example.config, "mime_type": "application/jsonl", "chunk_rows": 1_000}

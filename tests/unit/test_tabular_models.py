@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 import pytest
 import skops.io as sio
-from fakes import FakeSink, file_ref
 from onnx import TensorProto as T
 from onnx import helper
 from sklearn.datasets import load_iris
@@ -18,9 +17,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from fakes import FakeSink, file_ref
+from jobport.pipelines.builtin.tabular import TabularModelConfig, TabularModelPipeline
+from jobport.pipelines.builtin.tabular.example import FEATURES
 from jobport.pipelines.sdk import InputError, LoadContext, LoadError
-from jobport.pipelines.tabular import TabularModelConfig, TabularModelPipeline
-from jobport.pipelines.tabular.example import FEATURES
 
 DATA, MODEL, RESULT = "worker.data", "worker.model", "worker.result"
 TYPED_FEATURES = [
@@ -196,7 +196,7 @@ def test_integer_labels_and_probabilities_from_onnx(tmp_path):
         outputs=outputs,
         mime_type="application/json",
     )
-    records = [dict(zip(FEATURES, row)) for row in load_iris().data[[0, 75, 149]].tolist()]
+    records = [dict(zip(FEATURES, row, strict=False)) for row in load_iris().data[[0, 75, 149]].tolist()]
     _, out = process(worker, cfg, tmp_path, orjson.dumps(records), "r.json")
     rows = orjson.loads(out)
     assert [r["cls"] for r in rows] == [0, 1, 2]

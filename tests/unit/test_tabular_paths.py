@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobport.pipelines.tabular.paths import (
+from jobport.pipelines.builtin.tabular.paths import (
     MISSING,
     PathError,
     Selector,

@@ -10,11 +10,16 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from fakes import FakeSink, file_ref
 
+from fakes import FakeSink, file_ref
+from jobport.pipelines.builtin.tabular import (
+    TabularModelConfig,
+    TabularModelPipeline,
+    build_example_model,
+    write_iris_csv,
+)
+from jobport.pipelines.builtin.tabular.example import FEATURES, OUTPUTS, iris_rows, train_iris_classifier
 from jobport.pipelines.sdk import FileFacts, InputError, LoadContext
-from jobport.pipelines.tabular import TabularModelConfig, TabularModelPipeline, build_example_model, write_iris_csv
-from jobport.pipelines.tabular.example import FEATURES, OUTPUTS, iris_rows, train_iris_classifier
 
 DATA, MODEL, RESULT = "worker.data", "worker.model", "worker.result"
 
@@ -112,7 +117,7 @@ def test_headerless_csv_defaults_to_the_feature_names(worker, example, tmp_path)
 
 def test_json_array_in_json_array_out(worker, example, sklearn_model, tmp_path):
     values, _ = iris_rows(30, 3)
-    records = [{"id": i, **dict(zip(FEATURES, row))} for i, row in enumerate(values.tolist())]
+    records = [{"id": i, **dict(zip(FEATURES, row, strict=False))} for i, row in enumerate(values.tolist())]
     _, result, out, name = run(
         worker,
         example,
@@ -219,7 +224,7 @@ def test_mapped_column_missing_from_header_names_the_rule(worker, example, tmp_p
 
 
 def test_missing_json_field_names_the_record(worker, example, tmp_path):
-    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2])), dict(zip(FEATURES[:3], [5.1, 3.5, 1.4]))]
+    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=False)), dict(zip(FEATURES[:3], [5.1, 3.5, 1.4], strict=False))]
     message = fails(worker, example, tmp_path, orjson.dumps(records), filename="a.json", mime_type="application/json")
     assert message == "record 2: field 'petal_width' is missing or empty and has no default value"
 
@@ -303,7 +308,7 @@ def test_output_mapping_source_typo_on_csv_is_an_error(worker, example, tmp_path
 
 
 def test_output_mapping_to_nested_json(worker, example, tmp_path):
-    records = [{"id": 1, "tags": [{"t": "a"}, {"t": "b"}], **dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2]))}]
+    records = [{"id": 1, "tags": [{"t": "a"}, {"t": "b"}], **dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=False))}]
     output_mapping = [
         {"source": "id", "destination": "meta/id"},
         {"source": "label", "destination": "prediction/label"},
@@ -370,7 +375,7 @@ def test_large_csv_in_several_chunks_keeps_row_order(worker, example, tmp_path):
     out = sink.outputs[(RESULT, "data_big.csv")].decode().splitlines()
     source = path.read_text().splitlines()
     assert result.items == 25_000 and len(out) == 25_001
-    assert all(o.startswith(s + ",") for o, s in zip(out[1::997], source[1::997]))
+    assert all(o.startswith(s + ",") for o, s in zip(out[1::997], source[1::997], strict=False))
 
 
 def test_check_create_names_missing_columns_and_bad_model_files(example):

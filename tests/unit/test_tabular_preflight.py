@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from jobport.pipelines.tabular import TabularModelConfig, preflight, write_iris_csv
-from jobport.pipelines.tabular.example import FEATURES
+from jobport.pipelines.builtin.tabular import TabularModelConfig, preflight, write_iris_csv
+from jobport.pipelines.builtin.tabular.example import FEATURES
 
 CONFIG = {
     "features": [{"name": f} for f in FEATURES],
@@ -35,7 +35,7 @@ def test_counts_csv_rows(tmp_path):
 
 
 def test_counts_json_and_jsonl_records():
-    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2]))] * 7
+    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=False))] * 7
     assert check(orjson.dumps(records), mime_type="application/json").records == 7
     jsonl = b"\n".join(orjson.dumps(r) for r in records) + b"\n\n"
     assert check(jsonl, mime_type="application/x-ndjson").records == 7
@@ -111,7 +111,7 @@ def test_unknown_output_mapping_source_on_csv():
 def test_preflight_agrees_with_itself_on_both_csv_paths():
     """The same bad value through the columnar path and the record path (a repeated header, read
     as an array, forces it)."""
-    plain = [{"source": k, "destination": f} for k, f in zip("abcd", FEATURES)]
+    plain = [{"source": k, "destination": f} for k, f in zip("abcd", FEATURES, strict=False)]
     with_selector = plain[:3] + [{"source": "d[0]", "destination": FEATURES[3]}]
     (fast,) = check("a,b,c,d\n1,2,3,4\n1,2,3,z\n", mapping=plain).problems
     (slow,) = check("a,b,c,d,d\n1,2,3,4,0\n1,2,3,z,0\n", mapping=with_selector).problems

@@ -4,25 +4,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobport.api.gravity import render as gravity_render
-from jobport.api.superai import render as superai_render
 from jobport.domain.errors import DomainError, Problem
-from jobport.domain.ids import error_uid
-
-
-def archetype_body(problems: list[Problem]) -> dict:
-    return {
-        "errors": [
-            {"code": p.code, "message": p.message, "suggestion": p.suggestion, "error_uid": error_uid(),
-             **({"field": p.field} if p.field else {})}
-            for p in problems
-        ]
-    }
 
 
 def _validation_problems(exc: RequestValidationError) -> list[Problem]:
@@ -55,25 +45,15 @@ def _join_loc(parts: list[str]) -> list[str]:
     return out
 
 
-GRAVITY_PREFIX = "/api/v1/jobs"
-SUPERAI_PREFIX = "/v1/"
+ErrorBody = Callable[[list[Problem]], dict[str, Any]]
 
 
-def body_for_path(path: str, problems: list[Problem]) -> dict:
-    """Each surface's own error body: Gravity's envelope under /api/v1/jobs, super.AI's under /v1,
-    Archetype's elsewhere."""
-    if path.startswith(GRAVITY_PREFIX):
-        return gravity_render.error_envelope(problems)
-    if path.startswith(SUPERAI_PREFIX):
-        return superai_render.error_body(problems)
-    return archetype_body(problems)
+def install(app: FastAPI, error_body_for: Callable[[str], ErrorBody]) -> None:
+    """Exception handlers that answer in the error format of the surface a path belongs to."""
 
+    def _body(request: Request, problems: list[Problem]) -> dict[str, Any]:
+        return error_body_for(request.url.path)(problems)
 
-def _body(request: Request, problems: list[Problem]) -> dict:
-    return body_for_path(request.url.path, problems)
-
-
-def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
         return JSONResponse(_body(request, exc.problems), status_code=exc.status_code)

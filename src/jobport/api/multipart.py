@@ -14,10 +14,10 @@ import binascii
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from jobport.blobs import keys
 from jobport.blobs.base import BlobStore
 from jobport.domain.errors import Invalid, TooLarge
 from jobport.services import files as file_service
-from jobport.store import files as file_store
 
 
 class FileReceiver:
@@ -44,7 +44,7 @@ class FileReceiver:
 
     @property
     def blob_key(self) -> str:
-        return self._blob_key or file_store.blob_key(self.org_id, self.uid)
+        return self._blob_key or keys.org_file(self.org_id, self.uid)
 
     def begin(self, filename: str | None, content_type: str | None) -> None:
         if self._cm is not None or self.committed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -11,12 +12,14 @@ from typing import BinaryIO
 class MemoryBlobStore:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
 
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         buffer = io.BytesIO()
         yield buffer
-        self.blobs[key] = buffer.getvalue()
+        with self._lock:
+            self.blobs[key] = buffer.getvalue()
 
     def open(self, key: str) -> BinaryIO:
         if key not in self.blobs:
@@ -33,11 +36,15 @@ class MemoryBlobStore:
         self.blobs.pop(key, None)
 
     def delete_prefix(self, prefix: str) -> None:
-        for key in [k for k in self.blobs if k.startswith(prefix)]:
-            del self.blobs[key]
+        with self._lock:
+            for key in [k for k in self.blobs if k.startswith(prefix)]:
+                del self.blobs[key]
 
     def local_path(self, key: str) -> str | None:
         return None
+
+    def clean_temp(self) -> int:
+        return 0  # a writer that fails leaves nothing behind
 
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         data = self.blobs[key]

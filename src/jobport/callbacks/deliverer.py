@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.callbacks import backoff, outbox, payloads, signing
 from jobport.config import Settings
-from jobport.net import FetchError, UrlGuard, guarded_client, post_json_guarded
+from jobport.outbound import FetchError, UrlGuard, guarded_client, post_json_guarded
 from jobport.store.db import transaction, utcnow
 
 log = structlog.get_logger("jobport.callbacks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from jobport.config import Settings
 from jobport.domain.errors import Invalid
-from jobport.net import UrlGuard, UrlRefused
+from jobport.outbound import UrlGuard, UrlRefused
 
 MAX_URL_LENGTH = 2048
 

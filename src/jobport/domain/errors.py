@@ -34,7 +34,7 @@ class Invalid(DomainError):
     default_code = "invalid_request"
 
     @classmethod
-    def from_problems(cls, problems: list[Problem]) -> "Invalid":
+    def from_problems(cls, problems: list[Problem]) -> Invalid:
         err = cls(problems[0].message, code=problems[0].code, suggestion=problems[0].suggestion, field=problems[0].field)
         err.problems = problems
         return err

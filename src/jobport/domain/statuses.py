@@ -59,6 +59,16 @@ RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 CANCELLABLE = ALLOWED_SOURCES[JobStatus.CANCELLED]
 
 
+# The timestamp a move to a status sets (`started_at` only the first time: a re-run keeps it).
+STAMPED_AT: dict[JobStatus, str] = {
+    JobStatus.RUNNING: "started_at",
+    JobStatus.COMPLETED: "completed_at",
+    JobStatus.FAILED: "failed_at",
+    JobStatus.EXPIRED: "failed_at",
+    JobStatus.CANCELLED: "cancelled_at",
+}
+
+
 def can_move(source: JobStatus, target: JobStatus) -> bool:
     return source in ALLOWED_SOURCES[target]
 

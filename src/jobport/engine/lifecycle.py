@@ -11,17 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobport.domain.statuses import TERMINAL, JobStatus
-from jobport.store import jobs as job_store
+from jobport.engine.ports import JobMoves
 from jobport.store.tables import Job, Org, UsageEntry
 
 SUSPENDABLE = (JobStatus.PARKED, JobStatus.PENDING, JobStatus.PREEMPTED, JobStatus.ADMITTED)
 
 
-def expire_due(session: Session, now: datetime, limit: int = 500) -> int:
+def expire_due(session: Session, transitions: JobMoves, now: datetime, limit: int = 500) -> int:
     ended = [s.value for s in TERMINAL]
     due = session.scalars(select(Job.id).where(Job.expires_at.is_not(None), Job.expires_at <= now,
                                                Job.status.not_in(ended)).limit(limit)).all()
-    return sum(job_store.move_job(session, job_id, JobStatus.EXPIRED, "The completion window passed before the job "
+    return sum(transitions.move(session, job_id, JobStatus.EXPIRED, "The completion window passed before the job "
                                   "finished", level="WARN") for job_id in due)
 
 
@@ -30,7 +30,7 @@ def _billed(session: Session, org_id: str) -> int:
                               .where(UsageEntry.org_id == org_id)) or 0)
 
 
-def apply_budgets(session: Session, limit: int = 500) -> tuple[int, int]:
+def apply_budgets(session: Session, transitions: JobMoves, limit: int = 500) -> tuple[int, int]:
     """(jobs suspended, jobs resumed)."""
     suspended = resumed = 0
     for org in session.scalars(select(Org).where(Org.budget_units.is_not(None))):
@@ -39,7 +39,7 @@ def apply_budgets(session: Session, limit: int = 500) -> tuple[int, int]:
             waiting = session.scalars(select(Job.id).where(
                 Job.org_id == org.id, Job.status.in_([s.value for s in SUSPENDABLE])).limit(limit)).all()
             for job_id in waiting:
-                suspended += job_store.move_job(
+                suspended += transitions.move(
                     session, job_id, JobStatus.SUSPENDED,
                     f"Suspended: the org's usage of {billed:,} units is over its budget of {org.budget_units:,}",
                     level="WARN", payload={"billed_units": billed, "budget_units": org.budget_units})
@@ -50,6 +50,6 @@ def apply_budgets(session: Session, limit: int = 500) -> tuple[int, int]:
             continue
         for job_id in session.scalars(select(Job.id).where(Job.org_id == org_id,
                                                            Job.status == JobStatus.SUSPENDED.value).limit(limit)):
-            resumed += job_store.move_job(session, job_id, JobStatus.PENDING, "Resumed: the org is within its budget",
+            resumed += transitions.move(session, job_id, JobStatus.PENDING, "Resumed: the org is within its budget",
                                           event_type="job.resumed")
     return suspended, resumed

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.blobs.base import BlobStore
@@ -27,9 +26,10 @@ from jobport.config import Settings
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
-from jobport.engine.executor import Executor
+from jobport.engine.executors.base import Executor
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
+from jobport.engine.ports import JobMoves
 from jobport.pipelines.registry import Registry
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
@@ -56,8 +56,9 @@ def _file_spec(row: JobInput) -> FileSpec:
 
 class Scheduler:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, registry: Registry,
-                 executor: Executor, lock: SchedulerLock) -> None:
+                 executor: Executor, lock: SchedulerLock, transitions: JobMoves) -> None:
         self.settings = settings
+        self.transitions = transitions
         self.sessions = sessions
         self.blobs = blobs
         self.registry = registry
@@ -94,6 +95,10 @@ class Scheduler:
             self._wake_send.send(b"x")
         except (BlockingIOError, OSError):
             pass
+
+    @property
+    def state(self) -> str:
+        return "running" if self.has_lock else "standby"
 
     def cancel(self, job_id: str, timeout: float = 5.0) -> None:
         """Stop the job's running inputs now; returns once their workers are killed."""
@@ -153,16 +158,15 @@ class Scheduler:
 
     def _lifecycle(self) -> None:
         with transaction(self.sessions) as session:
-            expired = lifecycle.expire_due(session, utcnow())
-            suspended, resumed = lifecycle.apply_budgets(session)
+            expired = lifecycle.expire_due(session, self.transitions, utcnow())
+            suspended, resumed = lifecycle.apply_budgets(session, self.transitions)
         if expired or suspended:
             self._stop_ended_jobs()
         if expired or suspended or resumed:
             log.info("lifecycle", expired=expired, suspended=suspended, resumed=resumed)
 
     def _recover(self) -> None:
-        if hasattr(self.blobs, "clean_temp"):
-            self.blobs.clean_temp()
+        self.blobs.clean_temp()
         with transaction(self.sessions) as session:
             reclaimed = job_store.reclaim_leases(session, not_owner=self.instance_id)
             for row in reclaimed:
@@ -246,8 +250,8 @@ class Scheduler:
             self._finalize_many(session, [j for j in wants if j not in leased and self.executor.count_for_job(j) == 0])
             started = [jobs[j] for j in leased]
             waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
-            job_store.move_jobs(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
-            job_store.move_jobs(session, [j.id for j in started if j.status != JobStatus.RUNNING], JobStatus.RUNNING,
+            self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
+            self.transitions.move_many(session, [j.id for j in started if j.status != JobStatus.RUNNING], JobStatus.RUNNING,
                                 "Running", event_type="job.running")
             configs = job_store.job_configs(session, list(leased))
             self._load_references(session, list(leased))
@@ -340,7 +344,7 @@ class Scheduler:
     def _on_load_failed(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
         job_store.release_inputs(session, [m.input_id])
-        job_store.move_job(session, m.job_id, JobStatus.FAILED, d["message"], level="ERROR",
+        self.transitions.move(session, m.job_id, JobStatus.FAILED, d["message"], level="ERROR",
                            event_type="job.failed", payload={"error_code": d.get("code")},
                            values={"error": {"code": d.get("code"), "message": d["message"]}})
         self._commands.put(_Cancel(m.job_id))
@@ -378,7 +382,7 @@ class Scheduler:
                 continue
             summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
             if counts["completed"] == 0 and counts["failed"] > 0:
-                job_store.move_job(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
+                self.transitions.move(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
                                    level="ERROR", event_type="job.failed", payload=summary,
                                    values={"error": {"code": "all_inputs_failed",
                                                      "message": f"All {counts['failed']} inputs failed; see the job events"}})
@@ -386,5 +390,5 @@ class Scheduler:
                 completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
                                      summary)
             self._references.pop(job_id, None)
-        job_store.move_jobs(session, list(completed), JobStatus.COMPLETED, "Completed", event_type="job.completed",
+        self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed", event_type="job.completed",
                             level="SUCCESS", details=completed)

@@ -11,7 +11,7 @@ import structlog
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from jobport.pipelines.sdk import Pipeline, PipelineSpec
+from jobport.pipelines.sdk import HostContext, Pipeline, PipelineSpec
 
 ENTRY_POINT_GROUP = "jobport.pipelines"
 log = structlog.get_logger("jobport.registry")
@@ -79,13 +79,17 @@ class Registry:
             self._by_key_version[(spec.key, spec.version)] = pipeline
 
     @classmethod
-    def from_entry_points(cls) -> "Registry":
+    def from_entry_points(cls, host: HostContext | None = None) -> Registry:
+        host = host or HostContext()
         pipelines = []
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
-                pipelines.append(ep.load()())
+                pipeline = ep.load()()
+                pipeline.configure(host)
             except Exception:  # one broken plugin must not take the server down; it is logged
                 log.exception("pipeline entry point failed to load", entry_point=ep.name)
+                continue
+            pipelines.append(pipeline)
         return cls(pipelines)
 
     def get(self, key: str, version: str) -> Pipeline | None:

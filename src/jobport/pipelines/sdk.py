@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -134,6 +135,14 @@ class OutputSink(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class HostContext:
+    """What the hosting server tells every pipeline once, when its registry is built (in the server
+    and in each worker process): server-wide resources a pipeline may need."""
+
+    models_file: Path | None = None  # the admin's model catalogue of language-model pipelines
+
+
 @dataclass
 class LoadContext:
     """What `load` gets besides config and references: a way to emit job events while loading."""
@@ -233,6 +242,10 @@ class Pipeline(Protocol):
         """The part of the config `load` depends on (JSON-able)."""
         ...
 
+    def configure(self, host: HostContext) -> None:
+        """Called once after construction with the server's resources."""
+        ...
+
 
 class PipelineBase:
     """Convenience base: no create-time checks and no config warnings unless overridden; every
@@ -251,3 +264,6 @@ class PipelineBase:
 
     def config_warnings(self, config: BaseModel) -> list[str]:
         return []
+
+    def configure(self, host: HostContext) -> None:
+        return None

@@ -24,8 +24,8 @@ from jobport.domain.statuses import InputStatus, JobStatus
 from jobport.pipelines.registry import deep_merge
 from jobport.services import usage as usage_service
 from jobport.services.apps import resolve_version
-from jobport.services.files import new_file_uid
 from jobport.services.context import AppContext
+from jobport.services.files import new_file_uid
 from jobport.services.jobs import config_problems, worker_key_of
 from jobport.store import apps as app_store
 from jobport.store import jobs as job_store
@@ -150,14 +150,14 @@ def submit(ctx: AppContext, request: AppJobRequest, job_id: str, job_uuid: str) 
 
 def reference_input_row(ref: dict[str, Any], job_id: str, now) -> dict[str, Any]:
     """The reference input row of a job for one of its app version's copied reference files."""
-    return dict(
-        id=new_id("inp"), job_id=job_id, port_name=ref["port_name"], file_id=ref["file_id"], file_uid=ref["file_uid"],
-        tracked=False, status=InputStatus.REFERENCE.value, attempts=0, lease_owner=None, lease_expires_at=None,
-        error_message=None, created_at=now, started_at=None, completed_at=None,
-        data={"filename": ref["file_id"], "file_type": ref["file_type"], "file_extension": "",
+    return {
+        "id": new_id("inp"), "job_id": job_id, "port_name": ref["port_name"], "file_id": ref["file_id"], "file_uid": ref["file_uid"],
+        "tracked": False, "status": InputStatus.REFERENCE.value, "attempts": 0, "lease_owner": None, "lease_expires_at": None,
+        "error_message": None, "created_at": now, "started_at": None, "completed_at": None,
+        "data": {"filename": ref["file_id"], "file_type": ref["file_type"], "file_extension": "",
               "num_bytes": ref["num_bytes"], "metadata": ref.get("metadata") or {}, "file_tags": [],
               "file_attributes": ref.get("attributes") or {}, "sha256": ref["sha256"], "blob_key": ref["blob_key"]},
-    )
+    }
 
 
 def reference_file(ref: dict[str, Any]) -> File:

@@ -7,13 +7,13 @@ null` on the Gravity surface means the latest active version (the most recently 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from jobport.blobs import keys
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
@@ -119,7 +119,7 @@ def _copy_references(ctx: AppContext, app_id: str, version: str, refs: list[tupl
     """Copy each reference blob under the version's own prefix; the version row stores where."""
     copied = []
     for port_name, file, metadata in refs:
-        key = f"apps/{app_id}/{hashlib.sha256(version.encode()).hexdigest()[:16]}/{port_name}/{file.file_id}"
+        key = keys.app_reference(app_id, version, port_name, file.file_id)
         with ctx.blobs.writer(key) as out:
             for chunk in ctx.blobs.iter_chunks(file.blob_key):
                 out.write(chunk)
@@ -159,10 +159,10 @@ def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
             session.flush()
             _insert_version(session, app, body, pipeline_version, config, references, pricing)
     except IntegrityError:
-        ctx.blobs.delete_prefix(f"apps/{app_id}/")
+        ctx.blobs.delete_prefix(keys.app_prefix(app_id))
         raise Conflict(f"an app named {body.name!r} already exists", field="name", code="app_exists") from None
     except BaseException:
-        ctx.blobs.delete_prefix(f"apps/{app_id}/")
+        ctx.blobs.delete_prefix(keys.app_prefix(app_id))
         raise
     return app
 

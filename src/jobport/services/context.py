@@ -1,4 +1,5 @@
-"""The application context: settings and the backends every service needs, built once at start."""
+"""The application context: settings and the backends every service needs. `server.py` builds it
+once at start (the composition root); services receive it and never build backends themselves."""
 
 from __future__ import annotations
 
@@ -6,20 +7,31 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.blobs.base import BlobStore
-from jobport.blobs.local import LocalBlobStore
 from jobport.blobs.signing import UrlSigner
 from jobport.config import Settings
 from jobport.pipelines.registry import Registry
-from jobport.store.db import make_engine, make_session_factory
+from jobport.services.transitions import Transitions
 
-if TYPE_CHECKING:
-    from jobport.engine.scheduler import Scheduler
+
+class SchedulerControl(Protocol):
+    """What services may ask of the scheduler: wake it for new work, stop a job's running work."""
+
+    def wake(self) -> None: ...
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the job's running inputs now; returns once they are stopped."""
+        ...
+
+    @property
+    def state(self) -> str:
+        """`running` (this process schedules) or `standby` (another scheduler holds the lock)."""
+        ...
 
 
 def write_secret_file(path: Path, content: str) -> None:
@@ -49,21 +61,18 @@ class AppContext:
     blobs: BlobStore
     signer: UrlSigner
     registry: Registry
-    scheduler: "Scheduler | None" = field(default=None)
-
-    @classmethod
-    def build(cls, settings: Settings, registry: Registry | None = None) -> "AppContext":
-        settings.home.mkdir(parents=True, exist_ok=True)
-        db = make_engine(settings.resolved_database_url)
-        return cls(
-            settings=settings,
-            db=db,
-            sessions=make_session_factory(db),
-            blobs=LocalBlobStore(settings.blob_root),
-            signer=UrlSigner(load_or_create_secret(settings), settings.signed_url_ttl_seconds),
-            registry=registry or Registry.from_entry_points(),
-        )
+    transitions: Transitions
+    scheduler: SchedulerControl | None = field(default=None)
 
     def wake_scheduler(self) -> None:
         if self.scheduler is not None:
             self.scheduler.wake()
+
+    def stop_running(self, job_id: str) -> None:
+        """Stop a job's running work (after its cancel or deletion committed)."""
+        if self.scheduler is not None:
+            self.scheduler.cancel(job_id)
+
+    @property
+    def scheduler_state(self) -> str:
+        return self.scheduler.state if self.scheduler is not None else "off"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from jobport.blobs import keys
 from jobport.services import apps as app_service
 from jobport.services import files as file_service
 from jobport.services.context import AppContext, write_secret_file
 from jobport.store import apps as app_store
-from jobport.store import files as file_store
 from jobport.store import orgs
 from jobport.store.db import transaction
 
@@ -31,7 +31,7 @@ def register_example_app(ctx: AppContext) -> str | None:
     Returns the new app-bound key on the start that created it (stored 0600 under home too)."""
     if not any(p.spec.key == PIPELINE for p in ctx.registry.all()):
         return None
-    from jobport.pipelines.tabular.example import build_example_model  # trains a model: only when needed
+    from jobport.pipelines.builtin.tabular.example import build_example_model  # trains a model: only when needed
 
     with transaction(ctx.sessions) as session:
         org = orgs.get_or_create_org(session, ctx.settings.default_org)
@@ -42,7 +42,7 @@ def register_example_app(ctx: AppContext) -> str | None:
         model = build_example_model(Path(tmp))
         uid = file_service.new_file_uid()
         stats = file_service.UploadStats(is_csv=False)
-        with open(model.path, "rb") as source, ctx.blobs.writer(file_store.blob_key(org_id, uid)) as out:
+        with open(model.path, "rb") as source, ctx.blobs.writer(keys.org_file(org_id, uid)) as out:
             while chunk := source.read(1 << 20):
                 stats.feed(chunk)
                 out.write(chunk)

@@ -10,6 +10,7 @@ import mimetypes
 import re
 from typing import Any
 
+from jobport.blobs import keys
 from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.services.context import AppContext
@@ -123,7 +124,7 @@ def record_upload(ctx: AppContext, org_id: str, file_id: str, uid: str, file_typ
         row.num_bytes = stats.num_bytes
         row.sha256 = stats.sha256
         row.file_type = file_type
-        row.blob_key = file_store.blob_key(org_id, uid)
+        row.blob_key = keys.org_file(org_id, uid)
         row.attributes = stats.attributes()
         row.updated_at = now
     if replaced_key:

@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from jobport.blobs import keys
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
@@ -257,22 +258,21 @@ def get_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
 def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
     with transaction(ctx.sessions) as session:
         job = _owned(session, org_id, job_id)
-        if JobStatus(job.status) not in CANCELLABLE or not job_store.move_job(
+        if JobStatus(job.status) not in CANCELLABLE or not ctx.transitions.move(
             session, job.id, JobStatus.CANCELLED, "Cancelled by request", level="WARN"
         ):
             raise Conflict(
                 f"job {job_id} is {job.status} and can no longer be cancelled",
                 code="invalid_state", suggestion="Only PENDING, RUNNING or PREEMPTED jobs can be cancelled.")
         session.refresh(job)
-    if ctx.scheduler is not None:
-        ctx.scheduler.cancel(job_id)
+    ctx.stop_running(job_id)
     return job
 
 
 def retry_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
     with transaction(ctx.sessions) as session:
         job = _owned(session, org_id, job_id)
-        if JobStatus(job.status) not in RETRYABLE or not job_store.move_job(
+        if JobStatus(job.status) not in RETRYABLE or not ctx.transitions.move(
             session, job.id, JobStatus.PENDING, "Re-queued by retry",
             event_type="job.retried",
             values={"retry_count": job.retry_count + 1, "error": None, "completed_at": None, "failed_at": None,
@@ -295,10 +295,9 @@ def delete_job(ctx: AppContext, org_id: str, job_id: str) -> str:
     job = get_job(ctx, org_id, job_id)
     if JobStatus(job.status) not in TERMINAL:
         with transaction(ctx.sessions) as session:
-            job_store.move_job(session, job.id, JobStatus.CANCELLED, "Cancelled because the job is being deleted")
-        if ctx.scheduler is not None:
-            ctx.scheduler.cancel(job_id)
+            ctx.transitions.move(session, job.id, JobStatus.CANCELLED, "Cancelled because the job is being deleted")
+        ctx.stop_running(job_id)
     with transaction(ctx.sessions) as session:
         job_store.delete_job(session, job.id)
-    ctx.blobs.delete_prefix(f"jobs/{job.id}/")
+    ctx.blobs.delete_prefix(keys.job_prefix(job.id))
     return job.id

@@ -138,8 +138,8 @@ def get_row(ctx: AppContext, pipeline_id: str) -> PipelineRow:
         row = session.get(PipelineRow, pipeline_id)
         if row is None:
             # Accept the key (latest published version) as well as the ppl_ id.
-            rows = [r for r in session.scalars(select(PipelineRow).where(
-                PipelineRow.pipeline_key == pipeline_id, PipelineRow.status == PUBLISHED))]
+            rows = list(session.scalars(select(PipelineRow).where(
+                PipelineRow.pipeline_key == pipeline_id, PipelineRow.status == PUBLISHED)))
             if rows:
                 row = max(rows, key=lambda r: _version_tuple(r.pipeline_version))
     if row is None:

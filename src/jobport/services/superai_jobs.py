@@ -20,12 +20,11 @@ from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import InputStatus, JobStatus
 from jobport.pipelines.registry import deep_merge
-from jobport.services.app_jobs import billing, reference_file, reference_input_row
 from jobport.services import usage as usage_service
+from jobport.services.app_jobs import billing, reference_file, reference_input_row
 from jobport.services.apps import resolve_version
 from jobport.services.context import AppContext
 from jobport.services.jobs import config_problems, worker_key_of
-from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, Batch, Job, JobEvent, JobInput, PipelineRow, UsageEntry
 
@@ -89,31 +88,31 @@ def create_jobs(ctx: AppContext, request: CreateJobs) -> tuple[str, list[str]]:
         job_id, job_uuid = new_id("job"), str(uuid.uuid4())
         uuids.append(job_uuid)
         line = orjson.dumps(record).decode()
-        jobs.append(dict(
-            id=job_id, uuid=job_uuid, org_id=request.org_id, name=None, pipeline_id="", pipeline_type=spec.pipeline_type,
-            pipeline_key=spec.key, pipeline_version=spec.version, status=status.value, priority=0, parameters=parameters,
-            parallelism=1, worker_key=worker_key, job_metadata=request.metadata, tags=list(request.tags),
-            callback_url=request.callback_url, idempotency_key=None, request_hash=None, retry_count=0,
-            preemption_count=0, queue_position=None, queue_depth=None, error=None, created_at=now, updated_at=now,
-            started_at=None, completed_at=None, failed_at=None, cancelled_at=None, surface="superai", app_id=app.id,
-            app_version=version.version, record_count=1, record_group_count=groups, billed_usage=billed,
-            batch_id=batch_id, job_type=request.job_type, correct=None, reviewed_response=None, reviewed_at=None,
-            expires_at=expires_at,
-        ))
-        inputs.append(dict(
-            id=new_id("inp"), job_id=job_id, port_name=data_port, file_id=RECORD_FILENAME, file_uid=new_id("fil"),
-            tracked=True, status=InputStatus.PENDING.value, attempts=0, lease_owner=None, lease_expires_at=None,
-            error_message=None, created_at=now, started_at=None, completed_at=None,
-            data={"filename": RECORD_FILENAME, "file_type": "application/x-ndjson", "file_extension": "jsonl",
+        jobs.append({
+            "id": job_id, "uuid": job_uuid, "org_id": request.org_id, "name": None, "pipeline_id": "", "pipeline_type": spec.pipeline_type,
+            "pipeline_key": spec.key, "pipeline_version": spec.version, "status": status.value, "priority": 0, "parameters": parameters,
+            "parallelism": 1, "worker_key": worker_key, "job_metadata": request.metadata, "tags": list(request.tags),
+            "callback_url": request.callback_url, "idempotency_key": None, "request_hash": None, "retry_count": 0,
+            "preemption_count": 0, "queue_position": None, "queue_depth": None, "error": None, "created_at": now, "updated_at": now,
+            "started_at": None, "completed_at": None, "failed_at": None, "cancelled_at": None, "surface": "superai", "app_id": app.id,
+            "app_version": version.version, "record_count": 1, "record_group_count": groups, "billed_usage": billed,
+            "batch_id": batch_id, "job_type": request.job_type, "correct": None, "reviewed_response": None, "reviewed_at": None,
+            "expires_at": expires_at,
+        })
+        inputs.append({
+            "id": new_id("inp"), "job_id": job_id, "port_name": data_port, "file_id": RECORD_FILENAME, "file_uid": new_id("fil"),
+            "tracked": True, "status": InputStatus.PENDING.value, "attempts": 0, "lease_owner": None, "lease_expires_at": None,
+            "error_message": None, "created_at": now, "started_at": None, "completed_at": None,
+            "data": {"filename": RECORD_FILENAME, "file_type": "application/x-ndjson", "file_extension": "jsonl",
                   "num_bytes": len(line) + 1, "metadata": {}, "file_tags": [], "file_attributes": {"num_lines": 1},
                   "sha256": "", "inline": line + "\n"},
-        ))
+        })
         inputs += [reference_input_row(ref, job_id, now) for ref in version.references]
-        events.append(dict(job_id=job_id, input_id=None, level="INFO", event_type="job.created",
-                           message=f"Job of batch {batch_id} ({'parked' if request.parked else 'queued'})",
-                           payload={"batch_id": batch_id}, index=None, created_at=now))
-        usage.append(dict(org_id=request.org_id, app_id=app.id, job_id=job_id, surface="superai", records=1,
-                          record_groups=groups, billed_units=billed, created_at=now))
+        events.append({"job_id": job_id, "input_id": None, "level": "INFO", "event_type": "job.created",
+                           "message": f"Job of batch {batch_id} ({'parked' if request.parked else 'queued'})",
+                           "payload": {"batch_id": batch_id}, "index": None, "created_at": now})
+        usage.append({"org_id": request.org_id, "app_id": app.id, "job_id": job_id, "surface": "superai", "records": 1,
+                          "record_groups": groups, "billed_units": billed, "created_at": now})
 
     with transaction(ctx.sessions) as session:
         if not request.parked and usage_service.over_budget(session, request.org_id, billed * len(jobs)):
@@ -143,7 +142,7 @@ def queue_parked(ctx: AppContext, org_id: str, app: App, job_refs: list[str] | N
         for job_id, seq, job_uuid in session.execute(query).all():
             if job_refs is not None and str(seq) not in job_refs and job_uuid not in job_refs:
                 continue
-            moved += job_store.move_job(session, job_id, JobStatus.PENDING, "Queued from the parked state",
+            moved += ctx.transitions.move(session, job_id, JobStatus.PENDING, "Queued from the parked state",
                                         event_type="job.queued")
     if moved:
         ctx.wake_scheduler()

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
+from jobport.blobs import keys
 from jobport.callbacks import outbox
 from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
@@ -252,7 +253,7 @@ def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter,
         session.add(op)
         session.flush()
         op_id = op.id
-    key = f"exports/{org_id}/{op_id}/jobs.zip"
+    key = keys.export_archive(org_id, op_id)
     count = 0
     try:
         with ctx.blobs.writer(key) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive, \

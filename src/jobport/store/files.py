@@ -11,10 +11,6 @@ from sqlalchemy.orm import Session
 from jobport.store.tables import File, JobInput
 
 
-def blob_key(org_id: str, uid: str) -> str:
-    return f"orgs/{org_id}/files/{uid}"
-
-
 def get(session: Session, org_id: str, file_id: str) -> File | None:
     return session.scalar(select(File).where(File.org_id == org_id, File.file_id == file_id))
 

@@ -1,9 +1,9 @@
-"""Jobs with their inputs, outputs, events and progress entries, and the one function through
-which every job status change goes (`move_job`)."""
+"""Jobs with their inputs, outputs, events and progress entries: queries and statements only. Status
+moves are decided by `services.transitions`, which calls `update_status` here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,17 +11,9 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from jobport.domain.statuses import ALLOWED_SOURCES, QUEUED, InputStatus, JobStatus
+from jobport.domain.statuses import QUEUED, InputStatus, JobStatus
 from jobport.store.db import utcnow
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
-
-_TIMESTAMP_FOR = {
-    JobStatus.RUNNING: "started_at",
-    JobStatus.COMPLETED: "completed_at",
-    JobStatus.FAILED: "failed_at",
-    JobStatus.EXPIRED: "failed_at",
-    JobStatus.CANCELLED: "cancelled_at",
-}
 
 
 def get(session: Session, org_id: str, job_id: str) -> Job | None:
@@ -71,42 +63,15 @@ def add_event(
     )
 
 
-def move_job(
-    session: Session,
-    job_id: str,
-    target: JobStatus,
-    reason: str,
-    *,
-    level: str = "INFO",
-    event_type: str | None = None,
-    payload: Mapping[str, Any] | None = None,
-    values: Mapping[str, Any] | None = None,
-) -> bool:
-    """Apply one status move with a guarded UPDATE; record it as an event. False if not allowed
-    from the job's current status (someone else moved it first)."""
-    now = utcnow()
-    fields: dict[str, Any] = {"status": target.value, "updated_at": now, **(values or {})}
-    stamp = _TIMESTAMP_FOR.get(target)
-    if stamp == "started_at":
-        fields[stamp] = func.coalesce(Job.started_at, now)
-    elif stamp:
-        fields[stamp] = now
-    sources = [s.value for s in ALLOWED_SOURCES[target]]
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_(sources)).values(**fields).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    add_event(session, job_id, level, event_type or f"job.{target.value.lower()}", reason, payload)
-    for hook in TRANSITION_HOOKS:
-        hook(session, job_id, target)
-    return True
-
-
-# Called inside the moving transaction after every successful move, e.g. to put callbacks in the
-# outbox (registered by the application at start: the store does not know about surfaces).
-TransitionHook = Callable[[Session, str, JobStatus], None]
-TRANSITION_HOOKS: list[TransitionHook] = []
+def update_status(session: Session, job_ids: Sequence[str], sources: Iterable[JobStatus],
+                  values: Mapping[str, Any]) -> set[str]:
+    """The guarded UPDATE of a status move: rows of `job_ids` whose status is one of `sources` get
+    `values`; returns the ids it changed (a row another writer moved first is left alone)."""
+    if not job_ids:
+        return set()
+    statement = (update(Job).where(Job.id.in_(list(job_ids)), Job.status.in_([s.value for s in sources]))
+                 .values(**values).returning(Job.id).execution_options(synchronize_session=False))
+    return set(session.scalars(statement))
 
 
 def queue_stats(session: Session, job: Job) -> tuple[int, int]:
@@ -310,33 +275,6 @@ def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str, expir
             .order_by(JobInput.seq).execution_options(populate_existing=True)):
         leased.setdefault(row.job_id, []).append(row)
     return leased
-
-
-def move_jobs(session: Session, job_ids: Sequence[str], target: JobStatus, reason: str, *,
-              event_type: str | None = None, level: str = "INFO",
-              details: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None) -> list[str]:
-    """`move_job` for many jobs in one guarded UPDATE (events and hooks per job); the moved ids.
-    `details[job_id]` = (reason, payload) of that job's event when they differ per job."""
-    if not job_ids:
-        return []
-    now = utcnow()
-    fields: dict[str, Any] = {"status": target.value, "updated_at": now}
-    stamp = _TIMESTAMP_FOR.get(target)
-    if stamp == "started_at":
-        fields[stamp] = func.coalesce(Job.started_at, now)
-    elif stamp:
-        fields[stamp] = now
-    sources = [s.value for s in ALLOWED_SOURCES[target]]
-    session.execute(update(Job).where(Job.id.in_(list(job_ids)), Job.status.in_(sources)).values(**fields)
-                    .execution_options(synchronize_session=False))
-    moved = list(session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.status == target.value,
-                                                      Job.updated_at == now)))
-    for job_id in moved:
-        message, payload = (details or {}).get(job_id, (reason, None))
-        add_event(session, job_id, level, event_type or f"job.{target.value.lower()}", message, payload)
-        for hook in TRANSITION_HOOKS:
-            hook(session, job_id, target)
-    return moved
 
 
 def job_configs(session: Session, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from jobport.api.deps import CtxDep, CurrentOrg
 from jobport.domain.errors import Misconfigured
-from jobport.llm.catalogue import CatalogueError, load_catalogue
+from jobport.pipelines.lm.catalogue import CatalogueError, load_catalogue
 
 router = APIRouter(prefix="/models", tags=["models"])
 

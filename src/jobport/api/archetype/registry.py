@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from jobport.api.deps import CtxDep, CurrentOrg
 from jobport.api.archetype.paging import Page
+from jobport.api.deps import CtxDep, CurrentOrg
 from jobport.services import pipelines as pipeline_service
 
 router = APIRouter(prefix="/batch/registry/pipelines", tags=["registry"])

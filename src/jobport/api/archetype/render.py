@@ -6,11 +6,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobport.blobs.signing import UrlSigner
+from jobport.callbacks import payloads
+from jobport.domain.errors import Problem
+from jobport.domain.ids import error_uid
 from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
-
-QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}
 from jobport.store.db import as_utc
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
+
+QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}
+
+
+def error_body(problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "errors": [
+            {"code": p.code, "message": p.message, "suggestion": p.suggestion, "error_uid": error_uid(),
+             **({"field": p.field} if p.field else {})}
+            for p in problems
+        ]
+    }
 
 
 def iso(value: datetime | None) -> str | None:
@@ -53,6 +66,11 @@ def job_public(job: Job, counts: dict[str, int] | None = None, *, on_create: boo
     if not on_create:
         body["input_progress"] = counts or {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
     return body
+
+
+def job_callback(job: Job, counts: dict[str, int], event_type: str) -> dict[str, Any]:
+    """A job's callback: the Standard Webhooks envelope around the job as GET returns it."""
+    return payloads.envelope(event_type, job_public(job, counts))
 
 
 def _file_data(data: dict[str, Any], ref: str | None) -> dict[str, Any]:

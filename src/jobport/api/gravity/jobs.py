@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobport.api.deps import CtxDep, CurrentPrincipal, base_url
 from jobport.api.gravity.render import envelope, job_public
 from jobport.api.multipart import FileReceiver, receive_file
+from jobport.blobs import keys
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import TERMINAL, JobStatus
 from jobport.services import app_jobs
-from jobport.services.apps import resolve_version
 from jobport.services import files as file_service
+from jobport.services.apps import resolve_version
 from jobport.services.auth import Principal
 from jobport.services.context import AppContext
 from jobport.store import apps as app_store
@@ -29,7 +30,7 @@ from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import Job
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["gravity"])
+router = APIRouter(tags=["gravity"])
 
 OUTPUT_PORT = "worker.result"
 _EXTENSIONS = {"text/csv": "csv", "application/json": "json"}
@@ -144,7 +145,7 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
     app = _bound_app(ctx, who)
     job_id = new_id("job")
     receiver = FileReceiver(ctx.blobs, who.org.id, ctx.settings.max_upload_bytes, any_type=True,
-                            blob_key=f"jobs/{job_id}/inputs/{file_service.new_file_uid()}")
+                            blob_key=keys.job_input(job_id, file_service.new_file_uid()))
     fields: dict[str, bytes] = {}
     await receive_file(request, receiver, fields)
     try:
@@ -165,7 +166,7 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
             callback_url=data.callbackUrl)
         job = await run_in_threadpool(app_jobs.submit, ctx, submission, job_id, job_uuid)
     except BaseException:
-        ctx.blobs.delete_prefix(f"jobs/{job_id}/")
+        ctx.blobs.delete_prefix(keys.job_prefix(job_id))
         raise
     if (job.record_count or 0) <= ctx.settings.gravity_sync_max_records:
         job = await _wait(ctx, job, ctx.settings.gravity_wait_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jobport.callbacks import payloads
 from jobport.domain.errors import Problem
 from jobport.domain.statuses import gravity_status
 from jobport.store.db import as_utc
@@ -40,6 +41,11 @@ def error_message(job: Job) -> str | None:
     if job.error:
         return job.error.get("message") or job.error.get("code")
     return None
+
+
+def job_callback(job: Job, counts: dict[str, int], event_type: str) -> dict[str, Any]:
+    """A job's callback (jobport extension): the Standard Webhooks envelope around the job object."""
+    return payloads.envelope(event_type, job_public(job))
 
 
 def job_public(job: Job) -> dict[str, Any]:

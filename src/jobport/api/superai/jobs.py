@@ -15,14 +15,14 @@ from jobport.api.deps import CtxDep, CurrentOrg, base_url
 from jobport.api.superai import render
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, NotFound, TooLarge
-from jobport.net import UrlGuard
-from jobport.net.fetch import FetchError, fetch_limited
+from jobport.outbound import UrlGuard
+from jobport.outbound.fetch import FetchError, fetch_limited
 from jobport.services import superai_jobs, superai_ops
 from jobport.services.context import AppContext
 from jobport.store import apps as app_store
 from jobport.store.tables import App, Org
 
-router = APIRouter(prefix="/v1", tags=["super.AI"])
+router = APIRouter(tags=["super.AI"])
 
 
 class CreateJobsIn(BaseModel):

@@ -57,6 +57,17 @@ def job_callback(job: Job, action: str = "RESOLVED") -> dict[str, Any]:
     return {"id": job.seq, "uuid": job.uuid, "state": status_of(job), "action": action, "postProcessingEnabled": False}
 
 
+def job_moved_callback(job: Job, counts: dict[str, int], event_type: str) -> dict[str, Any]:
+    """The callback of a job that ended (or was suspended): super.AI's legacy v1 body, no envelope."""
+    return job_callback(job, "RESOLVED")
+
+
+def batch_callback(batch_id: str, app_id: str, counts: dict[str, int], total: int) -> dict[str, Any]:
+    """The v2 batch callback, sent once when every job of the batch ended."""
+    return {"version": "2", "entityType": "batch", "entityId": batch_id, "state": batch_state(counts, total),
+            "appId": app_id}
+
+
 def batch_state(counts: dict[str, int], total: int) -> str:
     """COMPLETED / FAILED / PARTIAL_FAILURE once every job ended, else PROCESSING."""
     ended = sum(counts.values())

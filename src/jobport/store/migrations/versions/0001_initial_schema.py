@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 21:30:25.447747
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -15,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('orgs',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -191,11 +190,11 @@ def upgrade() -> None:
     with op.batch_alter_table('job_progress', schema=None) as batch_op:
         batch_op.create_index('ix_progress_job', ['job_id', 'id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('job_progress', schema=None) as batch_op:
         batch_op.drop_index('ix_progress_job')
 
@@ -228,4 +227,4 @@ def downgrade() -> None:
     op.drop_table('api_keys')
     op.drop_table('pipelines')
     op.drop_table('orgs')
-    
+

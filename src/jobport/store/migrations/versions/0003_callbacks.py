@@ -3,8 +3,8 @@
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jobport.callbacks.tables  # noqa: F401  (registers the tables on Base.metadata for autogenerate)
 

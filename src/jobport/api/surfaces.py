@@ -1,0 +1,57 @@
+"""The surfaces this server speaks, each one object: its routers, where it is mounted, how its
+errors and callbacks look. Adding a fifth dialect means adding one `Surface` here; no other surface
+changes (the error handlers, the callback reaction and `/healthz` read this list)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+
+from jobport.api.archetype import apps, callbacks, files, jobs, models, registry
+from jobport.api.archetype import render as archetype_render
+from jobport.api.archetype.render import error_body as archetype_error_body
+from jobport.api.gravity import jobs as gravity_jobs
+from jobport.api.gravity import render as gravity_render
+from jobport.api.superai import jobs as superai_jobs
+from jobport.api.superai import render as superai_render
+from jobport.callbacks.reactions import SurfaceCallbacks
+from jobport.domain.errors import Problem
+from jobport.domain.statuses import TERMINAL, JobStatus
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str  # the `jobs.surface` value of jobs created on it (native/Archetype jobs store None)
+    prefix: str  # where its routes live; also picks the error format of paths no route matched
+    routers: Sequence[APIRouter]
+    error_body: Callable[[list[Problem]], dict[str, Any]]
+    callbacks: SurfaceCallbacks
+
+
+ARCHETYPE = Surface(
+    name="archetype", prefix="/v0.5",
+    routers=(files.router, registry.router, jobs.router, models.router, apps.router, callbacks.router),
+    error_body=archetype_error_body,
+    callbacks=SurfaceCallbacks(archetype_render.job_callback))
+SUPERAI = Surface(
+    name="superai", prefix="/v1", routers=(superai_jobs.router,), error_body=superai_render.error_body,
+    callbacks=SurfaceCallbacks(superai_render.job_moved_callback, TERMINAL | {JobStatus.SUSPENDED},
+                               render_batch=superai_render.batch_callback))
+GRAVITY = Surface(
+    name="gravity", prefix="/api/v1/jobs", routers=(gravity_jobs.router,), error_body=gravity_render.error_envelope,
+    callbacks=SurfaceCallbacks(gravity_render.job_callback))
+
+SURFACES: tuple[Surface, ...] = (ARCHETYPE, SUPERAI, GRAVITY)
+
+
+def callback_surfaces() -> dict[str, SurfaceCallbacks]:
+    return {surface.name: surface.callbacks for surface in SURFACES}
+
+
+def surface_for_path(path: str) -> Surface:
+    """The surface a request path belongs to (the longest matching prefix; Archetype otherwise)."""
+    matches = [s for s in SURFACES if path == s.prefix or path.startswith(s.prefix.rstrip("/") + "/")]
+    return max(matches, key=lambda s: len(s.prefix)) if matches else ARCHETYPE

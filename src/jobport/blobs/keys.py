@@ -1,0 +1,43 @@
+"""The one blob key layout. Every key the server writes is built here, so the layout can be read
+(and changed) in one place:
+
+    orgs/<org id>/files/<file uid>                      uploaded files (Files API)
+    jobs/<job id>/inputs/<file uid>                     a file posted with its job (Gravity)
+    jobs/<job id>/outputs/<input id>/<filename>         what a worker wrote for one input
+    apps/<app id>/<version hash>/<port>/<file id>       an app version's copied reference files
+    exports/<org id>/<operation id>/jobs.zip            a bulk export (super.AI job_responses)
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def org_file(org_id: str, file_uid: str) -> str:
+    return f"orgs/{org_id}/files/{file_uid}"
+
+
+def job_prefix(job_id: str) -> str:
+    """Everything a job owns (posted input files, outputs); deleted with the job."""
+    return f"jobs/{job_id}/"
+
+
+def job_input(job_id: str, file_uid: str) -> str:
+    return f"{job_prefix(job_id)}inputs/{file_uid}"
+
+
+def job_output(job_id: str, input_id: str, filename: str) -> str:
+    return f"{job_prefix(job_id)}outputs/{input_id}/{filename}"
+
+
+def app_prefix(app_id: str) -> str:
+    return f"apps/{app_id}/"
+
+
+def app_reference(app_id: str, version: str, port_name: str, file_id: str) -> str:
+    # the version label is hashed: labels may hold characters that are awkward in paths ("+")
+    return f"{app_prefix(app_id)}{hashlib.sha256(version.encode()).hexdigest()[:16]}/{port_name}/{file_id}"
+
+
+def export_archive(org_id: str, operation_id: int) -> str:
+    return f"exports/{org_id}/{operation_id}/jobs.zip"

@@ -1,0 +1,109 @@
+"""The `jobport` command: run the server, manage keys, and drive the API (files, jobs, submit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from jobport.cli.apps import register as register_app_commands
+from jobport.cli.callbacks import register as register_callback_commands  # callbacks
+from jobport.cli.client import register as register_client_commands
+from jobport.config import Settings
+
+app = typer.Typer(help="jobport: self-hosted batch jobs API for ML pipelines.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (works on the database directly).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="The model catalogue of language-model pipelines.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console()
+register_client_commands(app)  # files ..., jobs ..., submit (cli/client.py)
+register_app_commands(app)  # apps ..., usage (cli/apps.py)
+register_callback_commands(app)  # callbacks ... (cli/callbacks.py)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="Warm worker processes (default: CPU count).")] = None,
+) -> None:
+    """Run API + scheduler + local workers (SQLite under JOBPORT_HOME unless JOBPORT_DATABASE_URL is set)."""
+    import uvicorn
+
+    from jobport.api.surfaces import SURFACES
+    from jobport.server import create_app
+
+    overrides = {"workers": workers} if workers else {}
+    settings = Settings(**overrides)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]jobport[/bold] home={settings.home.resolve()} db={settings.resolved_database_url.split('@')[-1]}")
+    for surface in SURFACES:
+        console.print(f"  {surface.name:<10} {base}{surface.prefix}")
+    console.print(f"  {'docs':<10} {base}/docs")
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
+    # handler in place: make that handler a clean exit so `serve` ends with status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("JOBPORT_LOG_LEVEL", "warning"),
+                timeout_graceful_shutdown=10)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Org name (created if new).")],
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    app_ref: Annotated[str | None, typer.Option("--app", help="Bind the key to this app (name or id) of ORG: "
+                                                "the Gravity surface runs that app for it.")] = None,
+) -> None:
+    """Create an API key for ORG and print it (shown once)."""
+    from jobport.domain.errors import DomainError
+    from jobport.server import build_context
+    from jobport.services import auth
+    from jobport.store.db import migrate
+
+    ctx = build_context(Settings())
+    migrate(ctx.db)
+
+    try:
+        org_id, key = auth.create_key(ctx, org, name, app_ref)
+    except DomainError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e.message}. {e.suggestion}")
+        raise typer.Exit(1) from None
+    Console(stderr=True).print(f"org {org} ({org_id})", style="dim", highlight=False)
+    print(key)
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the models jobs may name in `model_variant` (built in + JOBPORT_MODELS_FILE or <home>/models.toml)."""
+    from rich.table import Table
+
+    from jobport.pipelines.lm.catalogue import CatalogueError, load_catalogue
+
+    settings = Settings()
+    try:
+        entries = load_catalogue(settings.models_path)
+    except CatalogueError as err:
+        Console(stderr=True).print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps([entry.public() for entry in entries.values()], indent=2))
+        return
+    table = Table(title=f"models ({settings.models_path})")
+    table.add_column("name", no_wrap=True)
+    for column in ("kind", "where", "multimodal", "aliases"):
+        table.add_column(column)
+    for entry in entries.values():
+        where = str(entry.gguf_path()) if entry.kind == "gguf" else f"{entry.base_url} ({entry.model})"
+        table.add_row(entry.name, entry.kind, where, "yes" if entry.multimodal else "no", ", ".join(entry.aliases))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    app()

@@ -1,0 +1,43 @@
+"""The executor protocol: how the scheduler hands tasks to workers and hears back from them.
+
+Messages a worker sends (`WorkerMessage.kind`): `event`, `progress`, `output` while a task runs;
+then one of `done`, `failed` (the input's fault) or `load_failed` (the pipeline could not load).
+The executor itself adds `died` (the worker holding a running task died) and `returned` (a task
+that was waiting behind it, not started: it goes back to the queue without spending an attempt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from jobport.engine.messages import Task, WorkerMessage
+
+
+class Executor(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> list[Task]:
+        """Stop every worker; returns the tasks that were still running or waiting."""
+        ...
+
+    def free_slots(self) -> int:
+        """How many more tasks `submit` takes now."""
+        ...
+
+    def submit(self, task: Task) -> None: ...
+
+    def running(self) -> dict[str, Task]:
+        """In-flight tasks (running or waiting for a worker) by input id."""
+        ...
+
+    def count_for_job(self, job_id: str) -> int: ...
+
+    def kill_job(self, job_id: str) -> list[Task]:
+        """Stop at once every task of `job_id`; returns the tasks that were stopped (other jobs'
+        tasks included when they shared a killed worker: the caller puts them back in the queue)."""
+        ...
+
+    def poll(self, timeout: float, also_wait_on: Sequence[object] = ()) -> list[WorkerMessage]:
+        """Messages from workers, waiting up to `timeout` (or until an extra waitable is ready)."""
+        ...

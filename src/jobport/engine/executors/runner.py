@@ -1,0 +1,145 @@
+"""Running tasks: load a task's pipeline (kept warm per worker key, least recently used evicted),
+process its input, and report everything as `WorkerMessage`s through a `send` callable.
+
+Both executors run tasks through `TaskRunner`: the local executor inside each worker process
+(`send` writes to the pipe), the inline executor in the scheduler's own thread (`send` appends to a
+list). Workers get blob keys, never local paths chosen by the scheduler: inputs are opened and
+outputs written through the blob store.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from jobport.blobs import keys
+from jobport.blobs.base import BlobStore
+from jobport.engine.messages import FileSpec, Task, WorkerMessage
+from jobport.pipelines.registry import Registry
+from jobport.pipelines.sdk import EventLevel, FileRef, InputError, LoadContext, LoadError, Worker
+
+Send = Callable[[WorkerMessage], None]
+
+
+class MessageSink:
+    """The OutputSink of one task: blobs go to the store, everything else to `send`."""
+
+    def __init__(self, send: Send, blobs: BlobStore, task: Task, slot: int) -> None:
+        self._send_message = send
+        self._blobs = blobs
+        self._task = task
+        self._slot = slot
+
+    def _send(self, kind: str, data: dict[str, Any]) -> None:
+        self._send_message(WorkerMessage(kind, self._task.job_id, self._task.input_id, data, self._slot))
+
+    @contextmanager
+    def open_output(self, port_name: str, filename: str) -> Iterator[BinaryIO]:
+        key = keys.job_output(self._task.job_id, self._task.input_id, filename)
+        with self._blobs.writer(key) as handle:
+            yield handle
+        self._send("output", {"port_name": port_name, "filename": filename, "blob_key": key,
+                              "num_bytes": self._blobs.size(key)})
+
+    def event(self, level: EventLevel, event_type: str, message: str,
+              payload: Mapping[str, Any] | None = None) -> None:
+        self._send("event", {"level": level, "event_type": event_type, "message": message,
+                             "payload": dict(payload) if payload else None})
+
+    def progress(self, step: str, message: str, items_processed: int, items_total: int | None,
+                 payload: Mapping[str, Any] | None = None) -> None:
+        self._send("progress", {"step": step, "message": message, "items_processed": items_processed,
+                                "items_total": items_total, "payload": dict(payload) if payload else None})
+
+
+def file_ref(spec: FileSpec, blobs: BlobStore) -> FileRef:
+    """What a pipeline sees of an input or reference: an opener over the blob (or inline bytes)."""
+    if spec.inline is not None:
+        return FileRef(
+            input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
+            metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,
+            opener=lambda data=spec.inline: io.BytesIO(data), path=None,
+        )
+    return FileRef(
+        input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
+        metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,
+        opener=lambda key=spec.blob_key: blobs.open(key), path=blobs.local_path(spec.blob_key),
+    )
+
+
+class TaskRunner:
+    """One worker's pipelines, kept warm by worker key (at most `warm_models`, LRU)."""
+
+    def __init__(self, registry: Registry, blobs: BlobStore, warm_models: int, slot: int) -> None:
+        self.registry = registry
+        self.blobs = blobs
+        self.warm_models = warm_models
+        self.slot = slot
+        self._warm: OrderedDict[str, Worker] = OrderedDict()
+
+    def close(self) -> None:
+        for worker in self._warm.values():
+            worker.close()
+        self._warm.clear()
+
+    def run(self, task: Task, send: Send) -> None:
+        def report(kind: str, data: dict[str, Any]) -> None:
+            send(WorkerMessage(kind, task.job_id, task.input_id, data, self.slot))
+
+        pipeline = self.registry.get(task.pipeline_key, task.pipeline_version)
+        if pipeline is None:
+            report("load_failed", {"code": "pipeline_not_installed",
+                                   "message": f"pipeline {task.pipeline_key} {task.pipeline_version} is not installed"})
+            return
+        config = pipeline.spec.config_model.model_validate(task.config)
+        worker = self._warm_worker(task, pipeline, config, report)
+        if worker is None:
+            return
+        started = time.perf_counter()
+        try:
+            result = worker.process(file_ref(task.item, self.blobs), MessageSink(send, self.blobs, task, self.slot),
+                                    config)
+        except InputError as err:
+            report("failed", {"code": err.code, "message": err.message})
+            return
+        except Exception as err:  # a pipeline bug fails this input, not the worker
+            report("failed", {"code": "internal_error", "message": f"{type(err).__name__}: {err}",
+                              "traceback": traceback.format_exc(limit=5)})
+            return
+        report("done", {"items": result.items, "failed_items": result.failed_items, "summary": dict(result.summary),
+                        "seconds": round(time.perf_counter() - started, 3)})
+
+    def _warm_worker(self, task: Task, pipeline: Any, config: Any,
+                     report: Callable[[str, dict[str, Any]], None]) -> Worker | None:
+        worker = self._warm.get(task.worker_key)
+        if worker is not None:
+            self._warm.move_to_end(task.worker_key)
+            return worker
+        started = time.perf_counter()
+        context = LoadContext(emit=lambda level, event_type, message, payload=None: report(
+            "event", {"level": level, "event_type": event_type, "message": message,
+                      "payload": dict(payload) if payload else None}))
+        try:
+            worker = pipeline.load(config, [file_ref(r, self.blobs) for r in task.references], context)
+        except LoadError as err:
+            report("load_failed", {"code": err.code, "message": err.message})
+            return None
+        except Exception as err:  # a pipeline bug: report it, keep the worker
+            report("load_failed", {"code": "pipeline_load_failed", "message": f"{type(err).__name__}: {err}",
+                                   "traceback": traceback.format_exc(limit=5)})
+            return None
+        self._warm[task.worker_key] = worker
+        while len(self._warm) > self.warm_models:
+            _, evicted = self._warm.popitem(last=False)
+            evicted.close()
+        seconds = round(time.perf_counter() - started, 3)
+        report("event", {"level": "INFO", "event_type": "worker.loaded",
+                         "message": f"Pipeline {task.pipeline_key} {task.pipeline_version} loaded in {seconds:.2f} s "
+                                    f"on worker {self.slot}",
+                         "payload": {"seconds": seconds, "worker": self.slot}})
+        return worker

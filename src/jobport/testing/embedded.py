@@ -1,0 +1,103 @@
+"""An embedded `jobport serve` in a child process on a free loopback port, with its own home.
+
+Used by `make demo`, the benchmarks and the end-to-end tests: start it, talk to it over HTTP,
+stop it with SIGTERM (or kill it with SIGKILL to test recovery) and start it again on the same home.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+JOBPORT = str(Path(sys.executable).parent / "jobport")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedServer:
+    def __init__(self, home: str | Path | None = None, workers: int | None = None,
+                 env: dict[str, str] | None = None, key: str | None = None) -> None:
+        self._own_home = home is None
+        self.home = Path(home or tempfile.mkdtemp(prefix="jobport-"))
+        self.port = free_port()
+        self.key = key or "jp_embedded_" + secrets.token_urlsafe(16)
+        self.workers = workers
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The server's environment; also right for `jobport` client commands against it."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBPORT_")}
+        env.update(JOBPORT_HOME=str(self.home), JOBPORT_ADMIN_KEY=self.key, JOBPORT_URL=self.url,
+                   JOBPORT_API_KEY=self.key, **self.extra_env)
+        if self.workers:
+            env["JOBPORT_WORKERS"] = str(self.workers)
+        return env
+
+    def start(self, timeout: float = 90.0) -> EmbeddedServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "server.log", "ab") as log:
+            self.process = subprocess.Popen([JOBPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = (self.home / "server.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"jobport serve exited with {self.process.returncode}:\n{tail}")
+            try:
+                r = httpx.get(f"{self.url}/healthz", timeout=1)
+                if r.status_code == 200 and r.json().get("scheduler") == "running":
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("jobport serve did not become healthy in time")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (a crash)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait; returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
