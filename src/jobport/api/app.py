@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobport import __version__
 from jobport.api import blobs as blob_routes
-from jobport.api import errors
+from jobport.api import errors, openapi
 from jobport.api.deps import CtxDep, base_url
 from jobport.api.surfaces import SURFACES, surface_for_path
 from jobport.config import Settings
@@ -48,8 +48,11 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
         version=__version__,
         description="Self-hosted batch jobs API for ML pipelines (Archetype-compatible surface at /v0.5).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app, lambda path: surface_for_path(path).error_body)
+    openapi.install(app, lambda path: surface_for_path(path).error_model)
     for surface in SURFACES:
         for router in surface.routers:
             app.include_router(router, prefix=surface.prefix)

@@ -1,11 +1,13 @@
-"""Dependencies shared by every surface: the app context and the caller's org (any of the three
-auth headers: `Authorization: Bearer`, `API-KEY`, `x-api-key`)."""
+"""Dependencies shared by every surface (as `Annotated` aliases): the app context and the caller
+(any of the three auth headers: `Authorization: Bearer`, `API-KEY`, `x-api-key`). The headers are
+FastAPI security schemes, so OpenAPI lists them under `securitySchemes` and on every route."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from jobport.domain.errors import Unauthorized
 from jobport.services import auth
@@ -14,28 +16,32 @@ from jobport.store.tables import Org
 
 
 def get_ctx(request: Request) -> AppContext:
-    return request.app.state.ctx
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
-
-def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return request.headers.get("api-key") or request.headers.get("x-api-key")
+# auto_error=False: a missing key is answered by `current_principal` in the surface's error format
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Archetype AI style: `Authorization: Bearer KEY`.")
+api_key = APIKeyHeader(name="API-KEY", auto_error=False, scheme_name="apiKey", description="super.AI style header.")
+x_api_key = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="xApiKey", description="Gravity AI style header.")
 
 
-def current_principal(request: Request, ctx: CtxDep) -> auth.Principal:
-    key = presented_key(request)
+def current_principal(
+    ctx: CtxDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key_value: Annotated[str | None, Depends(api_key)],
+    x_api_key_value: Annotated[str | None, Depends(x_api_key)],
+) -> auth.Principal:
+    key = (credentials.credentials.strip() if credentials else None) or api_key_value or x_api_key_value
     if not key:
-        raise Unauthorized("missing API key", suggestion="Send 'Authorization: Bearer <key>' (or an API-KEY / x-api-key header).")
+        raise Unauthorized("missing API key",
+                           suggestion="Send 'Authorization: Bearer <key>' (or an API-KEY / x-api-key header).")
     principal = auth.authenticate_principal(ctx, key)
     if principal is None:
-        raise Unauthorized("invalid API key", suggestion="Check the key; create one with `jobport keys create --org NAME`.")
+        raise Unauthorized("invalid API key",
+                           suggestion="Check the key; create one with `jobport keys create --org NAME`.")
     return principal
 
 

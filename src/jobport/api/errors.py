@@ -1,21 +1,23 @@
-"""Error rendering. The Archetype surface (and the native API) answer
-`{"errors": [{code, message, suggestion, error_uid}]}`; the Gravity surface answers its envelope
-`{"data": null, "isError": true, "errorMessage": "..."}`; the super.AI surface `{"message": "..."}`."""
+"""Errors on the wire. Each surface answers in its own format (its `render.error_body`): a router
+built with `surface_route(error_body)` turns domain errors and request validation errors of its
+routes into that format; the app-level handlers (`install`) cover what no route handled (unknown
+paths, wrong methods) by the surface the path belongs to. Validation errors are 400, never 422."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobport.domain.errors import DomainError, Problem
 
 
-def _validation_problems(exc: RequestValidationError) -> list[Problem]:
+def validation_problems(exc: RequestValidationError) -> list[Problem]:
     problems = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
@@ -48,6 +50,26 @@ def _join_loc(parts: list[str]) -> list[str]:
 ErrorBody = Callable[[list[Problem]], dict[str, Any]]
 
 
+def surface_route(error_body: ErrorBody) -> type[APIRoute]:
+    """A route class answering errors in one surface's format: `APIRouter(route_class=...)`."""
+
+    class SurfaceRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except DomainError as exc:
+                    return JSONResponse(error_body(exc.problems), status_code=exc.status_code)
+                except RequestValidationError as exc:
+                    return JSONResponse(error_body(validation_problems(exc)), status_code=400)
+
+            return handle
+
+    return SurfaceRoute
+
+
 def install(app: FastAPI, error_body_for: Callable[[str], ErrorBody]) -> None:
     """Exception handlers that answer in the error format of the surface a path belongs to."""
 
@@ -60,7 +82,7 @@ def install(app: FastAPI, error_body_for: Callable[[str], ErrorBody]) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return JSONResponse(_body(request, _validation_problems(exc)), status_code=400)
+        return JSONResponse(_body(request, validation_problems(exc)), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

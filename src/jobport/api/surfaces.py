@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from jobport.api.archetype import apps, callbacks, files, jobs, models, registry
 from jobport.api.archetype import render as archetype_render
+from jobport.api.archetype import schemas as archetype_schemas
 from jobport.api.archetype.render import error_body as archetype_error_body
 from jobport.api.gravity import jobs as gravity_jobs
 from jobport.api.gravity import render as gravity_render
+from jobport.api.gravity import schemas as gravity_schemas
 from jobport.api.superai import jobs as superai_jobs
 from jobport.api.superai import render as superai_render
+from jobport.api.superai import schemas as superai_schemas
 from jobport.callbacks.reactions import SurfaceCallbacks
 from jobport.domain.errors import Problem
 from jobport.domain.statuses import TERMINAL, JobStatus
@@ -28,20 +32,23 @@ class Surface:
     prefix: str  # where its routes live; also picks the error format of paths no route matched
     routers: Sequence[APIRouter]
     error_body: Callable[[list[Problem]], dict[str, Any]]
+    error_model: type[BaseModel]  # the error body's schema, for /openapi.json
     callbacks: SurfaceCallbacks
 
 
 ARCHETYPE = Surface(
     name="archetype", prefix="/v0.5",
     routers=(files.router, registry.router, jobs.router, models.router, apps.router, callbacks.router),
-    error_body=archetype_error_body,
+    error_body=archetype_error_body, error_model=archetype_schemas.ArchetypeError,
     callbacks=SurfaceCallbacks(archetype_render.job_callback))
 SUPERAI = Surface(
     name="superai", prefix="/v1", routers=(superai_jobs.router,), error_body=superai_render.error_body,
+    error_model=superai_schemas.SuperAIError,
     callbacks=SurfaceCallbacks(superai_render.job_moved_callback, TERMINAL | {JobStatus.SUSPENDED},
                                render_batch=superai_render.batch_callback))
 GRAVITY = Surface(
     name="gravity", prefix="/api/v1/jobs", routers=(gravity_jobs.router,), error_body=gravity_render.error_envelope,
+    error_model=gravity_schemas.GravityError,
     callbacks=SurfaceCallbacks(gravity_render.job_callback))
 
 SURFACES: tuple[Surface, ...] = (ARCHETYPE, SUPERAI, GRAVITY)

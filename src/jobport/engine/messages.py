@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobport.domain.payloads import InputPayload
+
 
 @dataclass(frozen=True)
 class FileSpec:
@@ -20,6 +22,13 @@ class FileSpec:
     blob_key: str
     # An inline record (super.AI input object as one JSONL line): bytes travel with the task, no blob.
     inline: bytes | None = None
+
+    @classmethod
+    def of(cls, input_id: str, port_name: str, file_id: str, payload: InputPayload) -> FileSpec:
+        return cls(input_id=input_id, port_name=port_name, file_id=file_id, filename=payload.filename,
+                   metadata=payload.metadata, sha256=payload.sha256, num_bytes=payload.num_bytes,
+                   blob_key=payload.blob_key or "",
+                   inline=payload.inline.encode() if payload.inline is not None else None)
 
 
 @dataclass(frozen=True)

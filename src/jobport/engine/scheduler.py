@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobport.blobs.base import BlobStore
 from jobport.config import Settings
 from jobport.domain.ids import new_id
+from jobport.domain.payloads import InputPayload, component_config
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
 from jobport.engine.executors.base import Executor
@@ -45,13 +46,7 @@ class _Cancel:
 
 
 def _file_spec(row: JobInput) -> FileSpec:
-    data = row.data
-    return FileSpec(
-        input_id=row.id, port_name=row.port_name, file_id=row.file_id, filename=data["filename"],
-        metadata=data.get("metadata") or {}, sha256=data["sha256"], num_bytes=data["num_bytes"],
-        blob_key=data.get("blob_key") or "",
-        inline=data["inline"].encode() if data.get("inline") is not None else None,
-    )
+    return FileSpec.of(row.id, row.port_name, row.file_id, InputPayload.from_row(row.data))
 
 
 class Scheduler:
@@ -253,7 +248,7 @@ class Scheduler:
             self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
             self.transitions.move_many(session, [j.id for j in started if j.status != JobStatus.RUNNING], JobStatus.RUNNING,
                                 "Running", event_type="job.running")
-            configs = job_store.job_configs(session, list(leased))
+            parameters = job_store.job_parameters(session, list(leased))
             self._load_references(session, list(leased))
             for job in started:
                 rows = leased[job.id]
@@ -262,12 +257,16 @@ class Scheduler:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
                 for row in rows:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
-                                      job.worker_key, configs.get(job.id, {}), _file_spec(row),
+                                      job.worker_key, self._config_of(job, parameters.get(job.id)), _file_spec(row),
                                       self._references[job.id]))
         for key in stale_blobs:
             self.blobs.delete(key)
         for task in tasks:
             self.executor.submit(task)
+
+    def _config_of(self, job: job_store.RunnableJob, parameters: dict[str, Any] | None) -> dict[str, Any]:
+        pipeline = self.registry.get(job.pipeline_key, job.pipeline_version)
+        return component_config(parameters, pipeline.spec.component) if pipeline else {}
 
     def _load_references(self, session: Session, job_ids: list[str]) -> None:
         missing = [j for j in job_ids if j not in self._references]

@@ -200,7 +200,7 @@ class CreateProblem:
 
 @dataclass
 class Preflight:
-    """What the optional `Pipeline.preflight(config, opener)` returns for a file posted with a
+    """What `Pipeline.preflight(config, opener)` returns for a file posted with a
     request (Gravity): its records (what app jobs bill) and problems that make the request a 400."""
 
     records: int
@@ -246,6 +246,11 @@ class Pipeline(Protocol):
         """Called once after construction with the server's resources."""
         ...
 
+    def preflight(self, config: BaseModel, opener: Callable[[], BinaryIO]) -> Preflight | None:
+        """Check and count the records of a file posted with a request (app jobs bill by it) before
+        the job is stored; None when the pipeline does not look (the file counts as 1 record)."""
+        ...
+
 
 class PipelineBase:
     """Convenience base: no create-time checks and no config warnings unless overridden; every
@@ -266,4 +271,7 @@ class PipelineBase:
         return []
 
     def configure(self, host: HostContext) -> None:
+        return None
+
+    def preflight(self, config: BaseModel, opener: Callable[[], BinaryIO]) -> Preflight | None:
         return None

@@ -21,7 +21,7 @@ from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import FileFacts, Pipeline
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
-from jobport.services.jobs import config_problems
+from jobport.services.jobs.draft import config_problems
 from jobport.store import apps as app_store
 from jobport.store import files as file_store
 from jobport.store.db import as_utc, transaction, utcnow

@@ -80,6 +80,13 @@ def resolve(session: Session, key: str, version: str | None, pipeline_type: str 
     return row
 
 
+def row_id(session: Session, key: str, version: str) -> str:
+    """The registry row id of an installed pipeline version (`key@version` if it has none yet)."""
+    found = session.scalar(select(PipelineRow.id).where(PipelineRow.pipeline_key == key,
+                                                        PipelineRow.pipeline_version == version))
+    return found or f"{key}@{version}"
+
+
 def public(row: PipelineRow, org_id: str | None = None) -> dict[str, Any]:
     doc = row.document
     return {

@@ -277,9 +277,9 @@ def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str, expir
     return leased
 
 
-def job_configs(session: Session, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def job_parameters(session: Session, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     rows = session.execute(select(Job.id, Job.parameters).where(Job.id.in_(list(job_ids))))
-    return {job_id: (parameters or {}).get("worker", {}).get("config", {}) for job_id, parameters in rows}
+    return {job_id: parameters or {} for job_id, parameters in rows}
 
 
 def reference_inputs_of(session: Session, job_ids: Sequence[str]) -> dict[str, list[JobInput]]:
@@ -371,6 +371,11 @@ def add_output(session: Session, row: JobOutput) -> None:
         existing.created_at = row.created_at
     else:
         session.add(row)
+
+
+def input_ids_with_status(session: Session, job_id: str, status: InputStatus) -> list[str]:
+    return list(session.scalars(select(JobInput.id).where(JobInput.job_id == job_id, JobInput.status == status.value)
+                                .order_by(JobInput.seq)))
 
 
 def release_failed(session: Session, input_ids: Sequence[str]) -> None:

@@ -17,8 +17,9 @@ class OffsetPage:
     limit: int
 
 
-def offset_page(ctx: CtxDep, offset: Annotated[int, Query(ge=0)] = 0,
-                limit: Annotated[int | None, Query(ge=1)] = None) -> OffsetPage:
+def offset_page(ctx: CtxDep, offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+                limit: Annotated[int | None, Query(ge=1, description="Page size: default `page_default` (20), "
+                                                   "at most `page_max` (1000; 400 above).")] = None) -> OffsetPage:
     limit = limit or ctx.settings.page_default
     if limit > ctx.settings.page_max:
         raise Invalid(f"limit: at most {ctx.settings.page_max}", field="limit", code="invalid_parameter",

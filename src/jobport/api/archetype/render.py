@@ -87,7 +87,8 @@ def _file_data(data: dict[str, Any], ref: str | None) -> dict[str, Any]:
 
 
 def input_public(row: JobInput, signer: UrlSigner, base_url: str) -> dict[str, Any]:
-    ref, _ = signer.sign(base_url, row.data["blob_key"], row.data["filename"])
+    blob_key = row.data.get("blob_key")  # an inline record has no blob (and no link)
+    ref = signer.sign(base_url, blob_key, row.data["filename"])[0] if blob_key else None
     return {
         "id": row.id,
         "job_id": row.job_id,

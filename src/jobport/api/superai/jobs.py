@@ -12,17 +12,20 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobport.api.deps import CtxDep, CurrentOrg, base_url
+from jobport.api.errors import surface_route
 from jobport.api.superai import render
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, NotFound, TooLarge
 from jobport.outbound import UrlGuard
 from jobport.outbound.fetch import FetchError, fetch_limited
-from jobport.services import superai_jobs, superai_ops
+from jobport.services import app_job_ops
 from jobport.services.context import AppContext
+from jobport.services.jobs import control, records
 from jobport.store import apps as app_store
 from jobport.store.tables import App, Org
 
-router = APIRouter(tags=["super.AI"])
+SURFACE = "superai"
+router = APIRouter(tags=["super.AI"], route_class=surface_route(render.error_body))
 
 
 class CreateJobsIn(BaseModel):
@@ -104,15 +107,15 @@ async def create_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOr
         raise Invalid(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
                       field=str(first["loc"][0]) if first["loc"] else "body") from None
     app = _app(ctx, org, app_id)
-    if body.jobType.upper() not in superai_jobs.JOB_TYPES:
-        raise Invalid(f"jobType: {body.jobType!r} is not one of {', '.join(superai_jobs.JOB_TYPES)}", field="jobType")
+    if body.jobType.upper() not in app_job_ops.JOB_TYPES:
+        raise Invalid(f"jobType: {body.jobType!r} is not one of {', '.join(app_job_ops.JOB_TYPES)}", field="jobType")
     if body.callbackUrl:
         await run_in_threadpool(validate_callback_url, body.callbackUrl, guard_for(ctx.settings), field="callbackUrl")
     inputs = await run_in_threadpool(_inputs_from, ctx, body)
     parked = bool(body.pending) or body.addToQueue is False
-    batch_id, uuids = await run_in_threadpool(superai_jobs.create_jobs, ctx, superai_jobs.CreateJobs(
-        org_id=org.id, app=app, inputs=inputs, callback_url=body.callbackUrl, metadata=body.metadata,
-        tags=body.tags, parked=parked, job_type=body.jobType.upper()))
+    batch_id, uuids = await run_in_threadpool(records.create_record_jobs, ctx, records.RecordJobsRequest(
+        org_id=org.id, app=app, inputs=inputs, surface=SURFACE, callback_url=body.callbackUrl,
+        metadata=body.metadata, tags=tuple(body.tags), parked=parked, job_type=body.jobType.upper()))
     answer: dict[str, Any] = {"message": "Jobs submitted", "batchId": batch_id, "jobCount": len(uuids)}
     if len(uuids) == 1:
         answer["uuid"] = uuids[0]
@@ -126,7 +129,7 @@ async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg
     if raw.strip():
         value = orjson.loads(raw)
         ids = [str(i) for i in value.get("jobIds", [])] if isinstance(value, dict) and "jobIds" in value else None
-    moved = await run_in_threadpool(superai_jobs.queue_parked, ctx, org.id, _app(ctx, org, app_id), ids)
+    moved = await run_in_threadpool(control.queue_parked, ctx, org.id, _app(ctx, org, app_id).id, ids)
     return {"message": f"{moved} jobs queued", "queued": moved}
 
 
@@ -141,11 +144,11 @@ def _date(value: str | None, name: str) -> datetime | None:
 
 
 def _filters(createdStartDate=None, createdEndDate=None, completedStartDate=None, completedEndDate=None,
-             statusIn=None, tags=None, correct=None, batchId=None, idSearch=None) -> superai_ops.JobFilter:
+             statusIn=None, tags=None, correct=None, batchId=None, idSearch=None) -> app_job_ops.JobFilter:
     statuses: list[str] = []
     for item in statusIn or []:
         statuses += [s for s in item.split(",") if s.strip()]
-    return superai_ops.JobFilter(
+    return app_job_ops.JobFilter(
         created_start=_date(createdStartDate, "createdStartDate"), created_end=_date(createdEndDate, "createdEndDate"),
         completed_start=_date(completedStartDate, "completedStartDate"),
         completed_end=_date(completedEndDate, "completedEndDate"), status_in=tuple(statuses), tags=tuple(tags or []),
@@ -166,24 +169,22 @@ def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
                       suggestion="Ask for a smaller page and walk the pages.")
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn, tags, correct)
-    jobs, lines, total = superai_ops.list_jobs(ctx, org.id, app.id, f, page, size, sortBy, orderBy)
+    jobs, lines, total = app_job_ops.list_jobs(ctx, org.id, app.id, SURFACE, f, page, size, sortBy, orderBy)
     return {"jobs": [render.job_public(j, lines.get(j.id)) for j in jobs], "total": total, "pageSize": size,
             "pageNumber": page, "pages": -(-total // size)}
 
 
 @router.get("/jobs/{job_id}", summary="One job (numeric id or uuid)")
 def get_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = superai_jobs.find_job(ctx, org.id, job_id)
-    with ctx.sessions() as session:
-        line = superai_ops.input_lines(session, [job.id]).get(job.id)
-    return render.job_public(job, line)
+    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
+    return render.job_public(job, app_job_ops.input_line(ctx, job))
 
 
 @router.get("/jobs/{job_id}/response", summary="The job's output")
 def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = superai_jobs.find_job(ctx, org.id, job_id)
+    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
     body: dict[str, Any] = {"id": str(job.seq), "uuid": job.uuid, "status": render.status_of(job),
-                            "response": superai_ops.job_response(ctx, job)}
+                            "response": app_job_ops.job_response(ctx, job)}
     if job.error:
         body["error"] = job.error
     return body
@@ -191,22 +192,22 @@ def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel (SCHEDULED, IN_PROGRESS or SUSPENDED jobs)")
 async def cancel_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(superai_jobs.find_job, ctx, org.id, job_id)
-    job = await run_in_threadpool(superai_ops.cancel, ctx, job)
+    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
+    job = await run_in_threadpool(app_job_ops.cancel, ctx, job)
     return get_job(str(job.seq), ctx, org)
 
 
 @router.post("/jobs/{job_id}/restart", summary="Restart a FAILED, CANCELED or EXPIRED job")
 async def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(superai_jobs.find_job, ctx, org.id, job_id)
-    job = await run_in_threadpool(superai_ops.restart, ctx, job)
+    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
+    job = await run_in_threadpool(app_job_ops.restart, ctx, job)
     return get_job(str(job.seq), ctx, org)
 
 
 @router.patch("/jobs/{job_id}/review", summary="Edit the output and/or mark it correct")
 async def review_job(job_id: str, body: ReviewIn, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(superai_jobs.find_job, ctx, org.id, job_id)
-    job = await run_in_threadpool(superai_ops.review, ctx, job, body.response, body.correct,
+    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
+    job = await run_in_threadpool(app_job_ops.review, ctx, job, body.response, body.correct,
                                    render.job_callback)
     return {"message": "Job reviewed", "id": str(job.seq), "status": render.status_of(job), "correct": job.correct}
 
@@ -214,14 +215,14 @@ async def review_job(job_id: str, body: ReviewIn, ctx: CtxDep, org: CurrentOrg) 
 @router.get("/apps/{app_id}/batches", summary="Batches whose jobs are not all processed")
 def list_batches(app_id: str, ctx: CtxDep, org: CurrentOrg, all: bool = False) -> dict:
     app = _app(ctx, org, app_id)
-    rows = superai_ops.batches(ctx, org.id, app.id, unprocessed_only=not all)
+    rows = app_job_ops.batches(ctx, org.id, app.id, unprocessed_only=not all)
     return {"batches": [render.batch_public(b, None, counts) for b, counts in rows]}
 
 
 @router.get("/apps/{app_id}/batches/{batch_id}", summary="One batch with its job ids")
 def get_batch(app_id: str, batch_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
     app = _app(ctx, org, app_id)
-    row, jobs, counts = superai_ops.batch(ctx, org.id, app.id, batch_id)
+    row, jobs, counts = app_job_ops.batch(ctx, org.id, app.id, batch_id)
     return render.batch_public(row, jobs, counts)
 
 
@@ -230,7 +231,7 @@ def add_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearch: 
              batchId: str | None = None, createdStartDate: str | None = None) -> dict:
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    updated = superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=True, callback_body=render.job_callback)
+    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=True, callback_body=render.job_callback)
     return {"message": "Tags added", "updated": updated}
 
 
@@ -239,7 +240,7 @@ def remove_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearc
                 batchId: str | None = None, createdStartDate: str | None = None) -> dict:
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    updated = superai_ops.change_tags(ctx, org.id, app.id, f, body.tags, add=False, callback_body=render.job_callback)
+    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=False, callback_body=render.job_callback)
     return {"message": "Tags removed", "updated": updated}
 
 
@@ -252,13 +253,13 @@ async def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
     app = _app(ctx, org, app_id)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn,
                  batchId=batchId, idSearch=idSearch)
-    op = await run_in_threadpool(superai_ops.export_responses, ctx, org.id, app.id, f, render.job_public)
+    op = await run_in_threadpool(app_job_ops.export_responses, ctx, org.id, app.id, SURFACE, f, render.job_public)
     return {"operationId": op.id}
 
 
 @router.get("/operations/{app_id}/{operation_id}", summary="An export operation's status")
 def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) -> dict:
-    op = superai_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
+    op = app_job_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
     return {"id": op.id, "status": op.status, "kind": op.kind, "jobCount": op.job_count, "error": op.error,
             "created": render.iso(op.created_at), "completed": render.iso(op.completed_at)}
 
@@ -266,7 +267,7 @@ def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) 
 @router.post("/operations/{app_id}/{operation_id}/download-url", summary="A signed link to the export's zip")
 def download_url(app_id: str, operation_id: int, request: Request, ctx: CtxDep, org: CurrentOrg,
                  secondsTtl: Annotated[int, Query(ge=1)] = 60) -> dict:
-    op = superai_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
+    op = app_job_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
     if op.status != "COMPLETED" or not op.blob_key:
         raise Invalid(f"operation {operation_id} is {op.status}; a download URL exists once it is COMPLETED",
                       field="operation_id", code="invalid_state")

@@ -1,5 +1,7 @@
-"""super.AI job use cases beyond create: listing with filters, responses, cancel/restart rules,
-review, tags, batches and bulk exports (a zip holding a JSON list of jobs with responses)."""
+"""Use cases on the jobs of an app beyond create (the super.AI surface's projects): finding a job by
+numeric id or uuid, lists with filters, responses, cancel/restart rules, review, tags, batches and
+bulk exports (a zip holding a JSON list of jobs with responses). `surface` names the jobs' surface:
+a job is visible here only on the surface it was created on."""
 
 from __future__ import annotations
 
@@ -17,15 +19,17 @@ from sqlalchemy import func, select
 from jobport.blobs import keys
 from jobport.callbacks import outbox
 from jobport.domain.errors import Invalid, NotFound
+from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
-from jobport.services import jobs as job_service
 from jobport.services.context import AppContext
+from jobport.services.jobs import control
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import Batch, Job, JobInput, JobOutput, Operation
 
 SORT_COLUMNS = {"id": Job.seq, "created": Job.created_at, "createdAt": Job.created_at, "completed": Job.completed_at,
                 "completedAt": Job.completed_at, "status": Job.status, "uuid": Job.uuid}
+JOB_TYPES = ("DEFAULT", "ONBOARDING", "CALIBRATION")
 CANCELLABLE = {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
 RESTARTABLE = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 
@@ -43,8 +47,18 @@ class JobFilter:
     id_search: str | None = None
 
 
-def _filtered(org_id: str, app_id: str, f: JobFilter):
-    query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == "superai")
+def find_job(ctx: AppContext, org_id: str, ref: str, surface: str) -> Job:
+    """A job of `surface` by numeric id or uuid."""
+    with ctx.sessions() as session:
+        key = Job.seq == int(ref) if ref.isdigit() else Job.uuid == ref
+        job = session.scalar(select(Job).where(Job.org_id == org_id, key, Job.surface == surface))
+    if job is None:
+        raise NotFound(f"job {ref} not found")
+    return job
+
+
+def _filtered(org_id: str, app_id: str, surface: str, f: JobFilter):
+    query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == surface)
     if f.created_start:
         query = query.where(Job.created_at >= f.created_start)
     if f.created_end:
@@ -80,21 +94,27 @@ def _tag_match(job: Job, tags: tuple[str, ...]) -> bool:
     return not tags or bool(set(tags) & set(job.tags or []))
 
 
-def input_lines(session, job_ids: list[str]) -> dict[str, str | None]:
+def _input_lines(session, job_ids: list[str]) -> dict[str, str | None]:
     rows = session.execute(select(JobInput.job_id, JobInput.data).where(JobInput.job_id.in_(job_ids),
                                                                         JobInput.tracked.is_(True)))
-    return {job_id: (data or {}).get("inline") for job_id, data in rows}
+    return {job_id: InputPayload.from_row(data).inline for job_id, data in rows}
 
 
-def list_jobs(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, page: int, size: int, sort_by: str,
-              order_by: str) -> tuple[list[Job], dict[str, str | None], int]:
+def input_line(ctx: AppContext, job: Job) -> str | None:
+    """The job's input record (its one inline JSONL line), None for a file input."""
+    with ctx.sessions() as session:
+        return _input_lines(session, [job.id]).get(job.id)
+
+
+def list_jobs(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFilter, page: int, size: int,
+              sort_by: str, order_by: str) -> tuple[list[Job], dict[str, str | None], int]:
     column = SORT_COLUMNS.get(sort_by)
     if column is None:
         raise Invalid(f"sortBy: unknown field {sort_by!r}", field="sortBy", suggestion=f"Use one of {', '.join(SORT_COLUMNS)}.")
     if order_by.lower() not in ("asc", "desc"):
         raise Invalid(f"orderBy: {order_by!r} is neither asc nor desc", field="orderBy")
     order = column.asc() if order_by.lower() == "asc" else column.desc()
-    query = _filtered(org_id, app_id, f)
+    query = _filtered(org_id, app_id, surface, f)
     with ctx.sessions() as session:
         if f.tags:  # tags live in a JSON list: filter in Python over the other filters' result
             rows = [j for j in session.scalars(query.order_by(order, Job.seq)) if _tag_match(j, f.tags)]
@@ -102,7 +122,7 @@ def list_jobs(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, page: int
         else:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             jobs = list(session.scalars(query.order_by(order, Job.seq).offset(page * size).limit(size)))
-        lines = input_lines(session, [j.id for j in jobs])
+        lines = _input_lines(session, [j.id for j in jobs])
     return jobs, lines, total
 
 
@@ -134,16 +154,14 @@ def cancel(ctx: AppContext, job: Job) -> Job:
     if JobStatus(job.status) not in CANCELLABLE:
         raise Invalid(f"job {job.seq} is {superai_status(job.status)}; only SCHEDULED, IN_PROGRESS or SUSPENDED jobs "
                       "can be cancelled", field="job_id", code="invalid_state")
-    return job_service.cancel_job(ctx, job.org_id, job.id)
+    return control.cancel_job(ctx, job.org_id, job.id)
 
 
 def restart(ctx: AppContext, job: Job) -> Job:
     if JobStatus(job.status) not in RESTARTABLE:
         raise Invalid(f"job {job.seq} is {job.status}; only FAILED, CANCELED or EXPIRED jobs can be restarted",
                       field="job_id", code="invalid_state")
-    with transaction(ctx.sessions) as session:
-        session.get(Job, job.seq).expires_at = None  # a restarted job gets no stale deadline
-    return job_service.retry_job(ctx, job.org_id, job.id)
+    return control.retry_job(ctx, job.org_id, job.id, clear_deadline=True)
 
 
 # (job, action) -> the callback body, in the surface's wire shape (given by the API layer)
@@ -152,7 +170,7 @@ CallbackBody = Callable[[Job, str], dict[str, Any]]
 
 def _callback(session, job: Job, action: str, body: CallbackBody) -> None:
     if job.callback_url:
-        outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface="superai", event_type=f"job.{action.lower()}",
+        outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface=job.surface or "", event_type=f"job.{action.lower()}",
                        url=job.callback_url, payload=body(job, action))
 
 
@@ -179,13 +197,13 @@ def review(ctx: AppContext, job: Job, response: Any, correct: bool | None, callb
     return row
 
 
-def change_tags(ctx: AppContext, org_id: str, app_id: str, f: JobFilter, tags: list[str], add: bool,
+def change_tags(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFilter, tags: list[str], add: bool,
                 callback_body: CallbackBody) -> int:
     if not (f.id_search or f.batch_id or f.created_start):
         raise Invalid("name the jobs: give idSearch, batchId or createdStartDate", field="idSearch")
     changed = 0
     with transaction(ctx.sessions) as session:
-        for job in session.scalars(_filtered(org_id, app_id, f)):
+        for job in session.scalars(_filtered(org_id, app_id, surface, f)):
             current = list(job.tags or [])
             new = current + [t for t in tags if t not in current] if add else [t for t in current if t not in tags]
             if new != current:
@@ -240,7 +258,7 @@ def _ended_counts(session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
     return out
 
 
-def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter,
+def export_responses(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFilter,
                      job_public: Callable[[Job, str | None], dict[str, Any]]) -> Operation:
     """Write a zip holding `jobs.json` (job objects in the surface's shape, from `job_public`, with
     `response`) and record the operation. Done within the request: exports stream job pages into
@@ -261,7 +279,7 @@ def export_responses(ctx: AppContext, org_id: str, app_id: str, f: JobFilter,
             out.write(b"[")
             page = 0
             while True:
-                jobs, lines, _ = list_jobs(ctx, org_id, app_id, f, page, 500, "id", "asc")
+                jobs, lines, _ = list_jobs(ctx, org_id, app_id, surface, f, page, 500, "id", "asc")
                 for job in jobs:
                     body = job_public(job, lines.get(job.id))
                     body["response"] = job_response(ctx, job)

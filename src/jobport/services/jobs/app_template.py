@@ -1,0 +1,78 @@
+"""What the jobs of an app share: the app version a request runs (the latest active one unless it
+names another), its pipeline, its config with the request's overrides, its copied reference files
+and its pricing. Gravity jobs (a posted file) and super.AI jobs (inline records) start here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from jobport.domain.errors import Invalid
+from jobport.domain.payloads import InputPayload, ReferenceFile
+from jobport.domain.pricing import billing
+from jobport.pipelines.registry import deep_merge
+from jobport.pipelines.sdk import Pipeline
+from jobport.services import pipelines as pipeline_service
+from jobport.services.apps import resolve_version
+from jobport.services.context import AppContext
+from jobport.services.jobs.draft import Billing, DraftInput, JobTemplate, config_problems
+from jobport.store.tables import App, AppVersion
+
+
+@dataclass(frozen=True)
+class AppRun:
+    """An app version ready to make jobs from."""
+
+    app: App
+    version: AppVersion
+    template: JobTemplate
+
+    def bill(self, records: int) -> Billing:
+        groups, units = billing(records, self.version.records_per_group, self.version.units_per_group)
+        return Billing(records, groups, units)
+
+    @property
+    def data_port(self) -> str:
+        port = self.template.data_port
+        if port is None:
+            raise Invalid(f"app {self.app.name}'s pipeline takes no data input", code="invalid_app")
+        return port
+
+
+def app_pipeline(ctx: AppContext, session: Session, app: App, version_label: str | None) -> tuple[AppVersion, Pipeline]:
+    """The app version a request runs (400 if unknown or inactive) and its installed pipeline."""
+    version = resolve_version(session, app, version_label)
+    pipeline = ctx.registry.get(app.pipeline_key, version.pipeline_version)
+    if pipeline is None:
+        raise Invalid(f"app {app.name} version {version.version} needs pipeline {app.pipeline_key} "
+                      f"{version.pipeline_version}, which is not installed on this server", field="version",
+                      code="invalid_version")
+    return version, pipeline
+
+
+def references_of(version: AppVersion) -> list[DraftInput]:
+    refs = [ReferenceFile.model_validate(ref) for ref in version.references]
+    return [DraftInput(r.port_name, r.file_id, r.file_uid, InputPayload.of_reference(r), tracked=False) for r in refs]
+
+
+# the request's config overrides, given the settings the app's pipeline has (its config model)
+Overrides = Callable[[type[BaseModel]], dict[str, Any]]
+
+
+def app_run(ctx: AppContext, app: App, version_label: str | None, overrides: Overrides,
+            problems_prefix: str) -> AppRun:
+    """The app version with the request's config overrides validated (problems name
+    `<problems_prefix>.<setting>`)."""
+    with ctx.sessions() as session:
+        version, pipeline = app_pipeline(ctx, session, app, version_label)
+        pipeline_id = pipeline_service.row_id(session, pipeline.spec.key, pipeline.spec.version)
+    model = pipeline.spec.config_model
+    try:
+        config = model.model_validate(deep_merge(version.config, overrides(model)))
+    except ValidationError as err:
+        raise Invalid.from_problems(config_problems(err, problems_prefix)) from None
+    return AppRun(app, version, JobTemplate(pipeline, pipeline_id, config, 1, references_of(version)))

@@ -1,0 +1,179 @@
+"""Creating a job on the native (Archetype) API: validate the body against the pipeline (ports,
+files, config, the pipeline's own create checks), replay idempotent requests, queue the job."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from jobport.callbacks.urls import guard_for, validate_callback_url
+from jobport.domain.errors import Conflict, Invalid, Problem
+from jobport.domain.payloads import InputPayload
+from jobport.pipelines.registry import deep_merge, default_config
+from jobport.pipelines.sdk import FileFacts, Pipeline
+from jobport.services import pipelines as pipeline_service
+from jobport.services.context import AppContext
+from jobport.services.jobs.draft import DraftInput, JobDraft, JobTemplate, config_problems, save_one
+from jobport.store import files as file_store
+from jobport.store import jobs as job_store
+from jobport.store.db import transaction
+from jobport.store.tables import File, Job
+
+
+class InputItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file_id: str = Field(min_length=1, max_length=512, description="A file_id from the Files API.")
+    metadata: dict[str, Any] | None = Field(None, description="Per-input metadata; n-shot ports need {'class': ...}.")
+
+
+class ComponentParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parallelism: int | None = Field(None, ge=1, description="Most inputs of this job processed at once.")
+    config: dict[str, Any] | None = Field(None, description="Pipeline config; see the pipeline's user_config_schema.")
+
+
+class JobCreate(BaseModel):
+    """Body of POST /v0.5/batch/jobs; `metadata`, `tags`, `priority`, `callback_url` are jobport extensions."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=500)
+    pipeline_type: Literal["batch", "training"]
+    pipeline_key: str = Field(min_length=1, max_length=200)
+    pipeline_version: str | None = Field(None, max_length=50)
+    inputs: dict[str, list[InputItemIn]] = Field(default_factory=dict)
+    parameters: dict[str, ComponentParams] = Field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first; ties run oldest first.")
+    callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+
+
+def _request_hash(body: JobCreate) -> str:
+    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File], max_inputs: int) -> list[Problem]:
+    spec = pipeline.spec
+    problems: list[Problem] = []
+    port_names = [p.name for p in spec.inputs]
+    total = sum(len(items) for items in body.inputs.values())
+    if total > max_inputs:
+        problems.append(Problem(f"inputs: {total} items is more than the limit of {max_inputs}", "inputs",
+                                "Split the work into several jobs.", "too_many_inputs"))
+    for port in body.inputs:
+        if spec.input_port(port) is None:
+            problems.append(Problem(f"inputs.{port}: unknown port for {spec.key} {spec.version}", f"inputs.{port}",
+                                    f"Use one of: {', '.join(port_names)}.", "invalid_port"))
+    for port in spec.inputs:
+        items = body.inputs.get(port.name) or []
+        if port.required and not items:
+            problems.append(Problem(f"inputs.{port.name}: required port has no files", f"inputs.{port.name}",
+                                    f"Add at least one {{'file_id': ...}} item under inputs['{port.name}'].",
+                                    "missing_parameter"))
+        for i, item in enumerate(items):
+            if item.file_id not in files:
+                problems.append(Problem(
+                    f"Failed to resolve file inputs: {item.file_id!r} has not been uploaded",
+                    f"inputs.{port.name}[{i}].file_id",
+                    "Upload it first with POST /v0.5/files (file_id is the uploaded file's basename).",
+                    "file_not_found"))
+            if port.mode == "n_shot_file_list":
+                label = (item.metadata or {}).get("class")
+                if not isinstance(label, str) or not label.strip():
+                    problems.append(Problem(
+                        f"inputs.{port.name}[{i}].metadata.class: n-shot files need a class label",
+                        f"inputs.{port.name}[{i}].metadata.class",
+                        "Add metadata {'class': '<label>'} to every n-shot file.", "missing_parameter"))
+    return problems
+
+
+def _parallelism_and_config(ctx: AppContext, pipeline: Pipeline, body: JobCreate,
+                            problems: list[Problem]) -> tuple[int, BaseModel | None]:
+    spec = pipeline.spec
+    for name in (k for k in body.parameters if k != spec.component):
+        problems.append(Problem(f"parameters.{name}: unknown component", f"parameters.{name}",
+                                f"This pipeline has one component, '{spec.component}'.", "invalid_parameter"))
+    params = body.parameters.get(spec.component) or ComponentParams()
+    parallelism = params.parallelism or spec.default_parallelism
+    if parallelism > ctx.settings.max_parallelism:
+        problems.append(Problem(
+            f"parameters.{spec.component}.parallelism: {parallelism} is above the limit of "
+            f"{ctx.settings.max_parallelism}", f"parameters.{spec.component}.parallelism", "Lower it.",
+            "invalid_parameter"))
+    merged = deep_merge(default_config(spec)[spec.component]["config"], params.config or {})
+    try:
+        return parallelism, spec.config_model.model_validate(merged)
+    except ValidationError as err:
+        problems.extend(config_problems(err, f"parameters.{spec.component}.config"))
+        return parallelism, None
+
+
+def _input(port_name: str, file: File, metadata: dict[str, Any] | None, tracked: bool) -> DraftInput:
+    payload = InputPayload.of_file(file.file_id, file.file_type, file.num_bytes, file.sha256, file.blob_key,
+                                   file.attributes, metadata or {})
+    return DraftInput(port_name, file.file_id, file.uid, payload, tracked)
+
+
+def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDraft:
+    row = pipeline_service.resolve(session, body.pipeline_key, body.pipeline_version, body.pipeline_type)
+    pipeline = ctx.registry.get(row.pipeline_key, row.pipeline_version)
+    if pipeline is None:
+        raise Invalid(f"pipeline {row.pipeline_key} {row.pipeline_version} is not installed on this server",
+                      field="pipeline_version", code="invalid_pipeline",
+                      suggestion="Pick a version listed by GET /v0.5/batch/registry/pipelines.")
+    files = file_store.get_many(session, org_id, [i.file_id for items in body.inputs.values() for i in items])
+    problems = _input_problems(pipeline, body, files, ctx.settings.max_inputs_per_job)
+    parallelism, config = _parallelism_and_config(ctx, pipeline, body, problems)
+    if not problems and config is not None:
+        facts = {port: [FileFacts(i.file_id, files[i.file_id].num_bytes, files[i.file_id].attributes, i.metadata or {})
+                        for i in items] for port, items in body.inputs.items()}
+        problems += [Problem(p.message, p.field, p.suggestion, p.code) for p in pipeline.check_create(config, facts)]
+    if problems:
+        raise Invalid.from_problems(problems)
+    assert config is not None
+    inputs = [_input(port.name, files[item.file_id], item.metadata, port.tracked)
+              for port in pipeline.spec.inputs for item in body.inputs.get(port.name, [])]
+    template = JobTemplate(pipeline, row.id, config, parallelism, [i for i in inputs if not i.tracked])
+    return JobDraft(template, org_id, [i for i in inputs if i.tracked], created_event=("", None), name=body.name,
+                    priority=body.priority, metadata=body.metadata, tags=body.tags, callback_url=body.callback_url)
+
+
+def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """Validate and queue a job. Returns (job, created); created is False for an idempotent replay."""
+    request_hash = _request_hash(body)
+    if body.callback_url:
+        validate_callback_url(body.callback_url, guard_for(ctx.settings))
+    if idempotency_key:
+        with ctx.sessions() as session:
+            existing = job_store.get_by_idempotency_key(session, org_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash)
+    with transaction(ctx.sessions) as session:
+        draft = _draft(ctx, session, org_id, body)
+        draft.idempotency_key, draft.request_hash = idempotency_key, request_hash
+        try:
+            job = save_one(session, draft)
+        except IntegrityError:
+            session.rollback()
+            if idempotency_key:
+                with ctx.sessions() as other:
+                    existing = job_store.get_by_idempotency_key(other, org_id, idempotency_key)
+                if existing is not None:
+                    return _replay(existing, request_hash)
+            raise
+    ctx.wake_scheduler()
+    return job, True
+
+
+def _replay(existing: Job, request_hash: str) -> tuple[Job, bool]:
+    if existing.request_hash != request_hash:
+        raise Conflict(
+            "Idempotency-Key was already used with a different request body",
+            code="idempotency_key_reused", field="Idempotency-Key",
+            suggestion="Send the same body to get the original job back, or use a new Idempotency-Key.",
+        )
+    return existing, False
