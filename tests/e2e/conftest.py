@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,11 @@ def live_server(tmp_path) -> Iterator[EmbeddedServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test of this tier starts real server processes: mark it `e2e` (`-m "not e2e"` skips the tier)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
