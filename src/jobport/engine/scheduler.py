@@ -107,29 +107,40 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if not self.has_lock:
-                if self.lock.try_acquire():
-                    self.has_lock = True
-                    self._recover()
-                    self.executor.start()
-                    self.ready.set()
-                    log.info("scheduler started", instance=self.instance_id, workers=self.settings.workers)
-                else:
-                    self._stopping.wait(2.0)
-                    continue
+            if not self.has_lock and not self.take_lock():
+                self._stopping.wait(2.0)
+                continue
             try:
-                self._tick()
+                self.run_pass()
             except Exception:  # the loop must survive a bad pass (DB hiccup...); it retries next tick
                 log.exception("scheduler pass failed")
                 self._stopping.wait(1.0)
-        if self.has_lock:
-            unfinished = self.executor.stop()
-            with transaction(self.sessions) as session:
-                job_store.release_inputs(session, [t.input_id for t in unfinished])
-            self.lock.release()
-            self.has_lock = False
+        self.release_lock()
 
-    def _tick(self) -> None:
+    def take_lock(self) -> bool:
+        """Become the active scheduler if no other holds the lock: recover what a previous one
+        left leased, start the executor. The loop thread calls it; tests drive it directly."""
+        if not self.lock.try_acquire():
+            return False
+        self.has_lock = True
+        self._recover()
+        self.executor.start()
+        self.ready.set()
+        log.info("scheduler started", instance=self.instance_id, workers=self.settings.workers)
+        return True
+
+    def release_lock(self) -> None:
+        """Stop the executor, return its unfinished inputs to the queue, release the lock."""
+        if not self.has_lock:
+            return
+        unfinished = self.executor.stop()
+        with transaction(self.sessions) as session:
+            job_store.release_inputs(session, [t.input_id for t in unfinished])
+        self.lock.release()
+        self.has_lock = False
+
+    def run_pass(self) -> None:
+        """One pass: apply what workers reported, run cancels, the periodic duties, then dispatch."""
         messages = self.executor.poll(self.settings.scheduler_tick_seconds, [self._wake_recv])
         try:
             while self._wake_recv.recv(4096):
