@@ -170,10 +170,12 @@ def run(reps: int = 2, rows: int = ROWS, log=print) -> dict[str, Any]:
     e = median([x["rows_per_s"] for x in e2e])
     return {"rows": rows, "reps": reps, "direct_rows_per_s": d, "e2e_rows_per_s": e, "ratio": e / d,
             "full_rows_per_s": f, "ratio_full": e / f,
-            "e2e_seconds": median([x["seconds"] for x in e2e]), "direct_seconds": median([x["seconds"] for x in direct]),
+            "e2e_seconds": median([x["seconds"] for x in e2e]),
+            "direct_seconds": median([x["seconds"] for x in direct]),
             "post_seconds": median([x["post_seconds"] for x in e2e]),
             "processing_seconds": median([x["processing_ms"] for x in e2e]) / 1000,
-            "peak_server_mb": max(x["peak_server_mb"] for x in e2e), "peak_workers_mb": max(x["peak_workers_mb"] for x in e2e),
+            "peak_server_mb": max(x["peak_server_mb"] for x in e2e),
+            "peak_workers_mb": max(x["peak_workers_mb"] for x in e2e),
             "baseline_workers_mb": e2e[0]["baseline_workers_mb"], "machine": machine()}
 
 
@@ -187,7 +189,8 @@ def table(r: dict[str, Any]) -> str:
         f"{r['full_rows_per_s']:,.0f} = **{r['ratio_full']:.3f}** |",
         f"| 〃 | e2e time (POST incl. upload + preflight / job processing) / direct | {r['e2e_seconds']:.2f} s "
         f"({r['post_seconds']:.2f} s / {r['processing_seconds']:.2f} s) / {r['direct_seconds']:.2f} s |",
-        f"| 〃 | peak RSS: server process / worker process(es) (worker before the job) | {r['peak_server_mb']:.0f} MB / "
+        "| 〃 | peak RSS: server process / worker process(es) (worker before the job) | "
+        f"{r['peak_server_mb']:.0f} MB / "
         f"{r['peak_workers_mb']:.0f} MB ({r['baseline_workers_mb']:.0f} MB) |",
     ])
 

@@ -111,7 +111,8 @@ def e2e_job(jp: JobportClient, file_id: str) -> dict[str, Any]:
         raise RuntimeError(f"job {job['id']} is {job['status']}: {job.get('error')}")
     seconds = epoch(job["completed_at"]) - sent
     usage = jp.job_events(job["id"], event_type="inference.usage")[0]["payload"]
-    return {"job": job, "seconds": seconds, "tokens": usage["tokens_out"], "tokens_per_s": usage["tokens_out"] / seconds,
+    return {"job": job, "seconds": seconds, "tokens": usage["tokens_out"],
+            "tokens_per_s": usage["tokens_out"] / seconds,
             "worker_tokens_per_s": usage["tokens_per_second"], "first_line_s": usage["first_line_seconds"]}
 
 

@@ -173,7 +173,8 @@ def run_job(jp: JobportClient, server_pid: int, body: dict) -> dict[str, float |
     load = (events.get("worker.loaded", {}).get("payload") or {}).get("seconds", 0.0)
     process = events["inference.success"]["payload"]["seconds"]
     return {"job_id": job["id"], "seconds": seconds, "observed": observed,
-            "cpu": server_cpu + worker_cpu, "cpu_server": server_cpu, "cpu_worker": worker_cpu, "create_rtt": create_rtt,
+            "cpu": server_cpu + worker_cpu, "cpu_server": server_cpu, "cpu_worker": worker_cpu,
+            "create_rtt": create_rtt,
             "dispatch": dispatch, "load": load, "process": process,
             "rest": seconds - dispatch - load - process}
 

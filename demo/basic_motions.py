@@ -1,4 +1,5 @@
-"""`make demo` (`python demo/basic_motions.py`): a machine-state job on real sensor data, end to end, on an embedded server.
+"""`make demo` (`python demo/basic_motions.py`): a machine-state job on real sensor data, end to end, on an
+embedded server.
 
 Builds n-shot and inference CSVs from the UEA BasicMotions recordings bundled in aeon (smartwatch
 accelerometer + gyroscope; standing, walking, running, badminton), starts `jobport serve` on a free
@@ -42,7 +43,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="jobport-demo-"))
     console.print("[bold]jobport demo[/bold]: BasicMotions (UEA, bundled in aeon), machine-state-classification")
     manifest = write_basic_motions(work / "data")
-    console.print(f"  {len(manifest.shots)} n-shot recordings (train split), {len(manifest.inference)} to classify (test split)")
+    console.print(f"  {len(manifest.shots)} n-shot recordings (train split), "
+                  f"{len(manifest.inference)} to classify (test split)")
 
     with EmbeddedServer(home=work / "home") as server:
         console.print(f"  server {server.url}/v0.5 (docs {server.url}/docs)")
@@ -55,14 +57,17 @@ def main() -> int:
                 "pipeline_key": "machine-state-classification",
                 "inputs": {
                     "worker.inference": [{"file_id": p.name} for p, _ in manifest.inference],
-                    "worker.n_shots": [{"file_id": p.name, "metadata": {"class": label}} for p, label in manifest.shots],
+                    "worker.n_shots": [{"file_id": p.name, "metadata": {"class": label}}
+                                       for p, label in manifest.shots],
                 },
                 "parameters": {"worker": {"parallelism": 2, "config": DEMO_CONFIG}},
             }
             started = time.monotonic()
             job = client.create_job(body)
-            console.print(f"  job {job['id']} queued at position {job.get('queue_position')} of {job.get('queue_depth')}")
-            with Progress(TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} inputs"),
+            position, depth = job.get('queue_position'), job.get('queue_depth')
+            console.print(f"  job {job['id']} queued at position {position} of {depth}")
+            with Progress(TextColumn("  {task.description}"), BarColumn(),
+                          TextColumn("{task.completed}/{task.total} inputs"),
                           TimeElapsedColumn(), console=console) as bar:
                 task = bar.add_task("PENDING", total=len(manifest.inference))
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.server import create_app
 from jobport.config import Settings
+from jobport.server import create_app
 from jobport.services import auth
 
 PG_URL = os.environ.get("JOBPORT_TEST_DATABASE_URL")

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobport.blobs import BlobConfig, BlobKind
+from jobport.log import LogFormat
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
         None, description="Base URL put in signed links; default: the URL the request came in on."
     )
 
+    log_format: LogFormat = Field(
+        "console", description="Log lines as readable text (`console`) or one JSON object per line (`json`).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The lowest level logged (jobport's own records and uvicorn's).")
     blob_store: BlobKind = Field(
         "local", description="Where files and outputs live: `local` (a directory under home) or `memory` (the "
                              "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`).")
@@ -56,7 +61,8 @@ class Settings(BaseSettings):
         1.0, gt=0, description="How often the scheduler expires jobs past their window and applies org budgets.")
     scheduler_tick_seconds: float = Field(0.25, gt=0, description="Longest the scheduler sleeps between passes.")
 
-    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v0.5/files (413 above).")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1,
+                                  description="Largest file accepted by POST /v0.5/files (413 above).")
     signed_url_ttl_seconds: int = Field(3600, ge=1, description="Lifetime of signed output download URLs.")
     page_default: int = Field(20, ge=1, description="Default `limit` of offset-paged lists.")
     page_max: int = Field(1000, ge=1, description="Largest `limit` of paged lists (400 above).")
@@ -106,9 +112,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:
+        """Fail closed: a setting that would make the server unsafe or inconsistent stops it at start."""
+        problems = []
         if self.blob_store == "memory" and self.executor != "inline":
-            raise ValueError("blob_store=memory needs executor=inline: worker processes cannot read the server "
-                             "process's memory (set JOBPORT_EXECUTOR=inline, or use blob_store=local)")
+            problems.append("blob_store=memory needs executor=inline: worker processes cannot read the server "
+                            "process's memory (set JOBPORT_EXECUTOR=inline, or use blob_store=local)")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            problems.append("secret_key must be at least 32 characters: it signs download links (leave it unset "
+                            "to have one generated)")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            problems.append("public_url must start with http:// or https://")
+        for default, most in (("page_default", "page_max"), ("files_page_default", "page_max"),
+                              ("superai_page_default", "superai_page_max")):
+            if getattr(self, default) > getattr(self, most):
+                problems.append(f"{default} ({getattr(self, default)}) is above {most} ({getattr(self, most)})")
+        if self.callback_initial_backoff_seconds > self.callback_max_backoff_seconds:
+            problems.append("callback_initial_backoff_seconds is above callback_max_backoff_seconds")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @cached_property

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from jobport import log
 from jobport.api.app import build_app
 from jobport.api.surfaces import callback_surfaces
 from jobport.blobs import open_store
@@ -27,8 +27,6 @@ from jobport.services import auth, examples, pipelines
 from jobport.services.context import AppContext, load_or_create_secret
 from jobport.services.transitions import Transitions
 from jobport.store.db import make_engine, make_session_factory, migrate
-
-log = structlog.get_logger("jobport")
 
 
 def host_context(settings: Settings) -> HostContext:
@@ -86,6 +84,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
     """The whole server in one ASGI app: API, and (with `run_scheduler`) the scheduler and the
     callback deliverer, started and stopped with the app's lifespan."""
     settings = settings or Settings()
+    log.configure(settings.log_format, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

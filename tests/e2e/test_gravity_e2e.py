@@ -101,7 +101,8 @@ def test_mapping_defaults_billing_and_rename_against_a_real_server(live_server, 
     link = requests.get(base + f"api/v1/jobs/result-link/{job['id']}", headers={"x-api-key": key}).json()["data"]
     assert f"data_{job['id'].replace('-', '')[:8]}.csv" in link
     rows = list(csv.DictReader(io.StringIO(requests.get(link).text)))
-    assert rows == [{"Ref": "a", "Species": "setosa", "Note": "none"}, {"Ref": "b", "Species": "virginica", "Note": "none"}]
+    assert rows == [{"Ref": "a", "Species": "setosa", "Note": "none"},
+                    {"Ref": "b", "Species": "virginica", "Note": "none"}]
 
     renamed = requests.put(base + f"api/v1/jobs/{job['id']}", headers={"x-api-key": key}, json={"name": "final"}).json()
     assert renamed["isError"] is False and renamed["data"]["name"] == "final" and renamed["data"]["billedUsage"] == 20

@@ -128,7 +128,8 @@ def test_models_list_and_submit_jsonl_from_the_cli(jobport_with_remote_model, tm
     listed = subprocess.run([JOBPORT, "models", "list", "--json"], env=server.env, capture_output=True, text=True,
                             timeout=60)
     assert listed.returncode == 0, listed.stderr
-    assert {m["name"] for m in orjson.loads(listed.stdout)} == {"smollm2-135m-instruct", "llamacpp-server", "unreachable"}
+    names = {m["name"] for m in orjson.loads(listed.stdout)}
+    assert names == {"smollm2-135m-instruct", "llamacpp-server", "unreachable"}
     table = subprocess.run([JOBPORT, "models", "list"], env={**server.env, "COLUMNS": "200"}, capture_output=True,
                            text=True, timeout=60)
     assert "llamacpp-server" in table.stdout and "http://127.0.0.1" in table.stdout

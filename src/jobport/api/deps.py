@@ -23,9 +23,11 @@ def get_ctx(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 # auto_error=False: a missing key is answered by `current_principal` in the surface's error format
-bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Archetype AI style: `Authorization: Bearer KEY`.")
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="Archetype AI style: `Authorization: Bearer KEY`.")
 api_key = APIKeyHeader(name="API-KEY", auto_error=False, scheme_name="apiKey", description="super.AI style header.")
-x_api_key = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="xApiKey", description="Gravity AI style header.")
+x_api_key = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="xApiKey",
+                         description="Gravity AI style header.")
 
 
 def current_principal(

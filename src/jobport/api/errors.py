@@ -24,7 +24,8 @@ def validation_problems(exc: RequestValidationError) -> list[Problem]:
         where = loc[0] if loc else "body"
         field = ".".join(_join_loc(loc[1:])) if where == "body" else ".".join(loc[1:]) or where
         if err["type"] == "json_invalid":
-            problems.append(Problem("request body is not valid JSON", "body", "Send a JSON object with Content-Type: application/json.", "invalid_json"))
+            problems.append(Problem("request body is not valid JSON", "body",
+                                    "Send a JSON object with Content-Type: application/json.", "invalid_json"))
             continue
         code = "missing_parameter" if err["type"] == "missing" else "invalid_parameter"
         if err["type"] == "extra_forbidden":

@@ -129,7 +129,8 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
 
 def next_due(session: Session) -> datetime | None:
     """When the earliest pending delivery is due (or its lease ends)."""
-    return as_utc(session.scalar(select(func.min(CallbackDelivery.next_attempt_at)).where(CallbackDelivery.status == PENDING)))
+    due = select(func.min(CallbackDelivery.next_attempt_at)).where(CallbackDelivery.status == PENDING)
+    return as_utc(session.scalar(due))
 
 
 def record(

@@ -63,7 +63,9 @@ PipelineTypeOpt = Annotated[str | None, typer.Option(
 
 
 def _admin_key() -> str | None:
-    path = Path(os.environ.get("JOBPORT_HOME") or ".jobport") / "admin.key"
+    from jobport.config import Settings
+
+    path = Settings().home / "admin.key"
     try:
         return path.read_text().strip() or None
     except OSError:
@@ -238,7 +240,8 @@ def files_list(
     table = Table(Column("file_id", overflow="fold"), "type", "bytes", "rows", "updated")
     for f in files:
         rows = (f.get("file_attributes") or {}).get("num_rows", "")
-        table.add_row(escape(f["file_id"]), f["file_type"], f"{f['num_bytes']:,}", str(rows), _when(f.get("updated_at")))
+        table.add_row(escape(f["file_id"]), f["file_type"], f"{f['num_bytes']:,}", str(rows),
+                      _when(f.get("updated_at")))
     out.print(table)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from typing import Annotated
@@ -42,15 +41,17 @@ def serve(
     overrides = {"workers": workers} if workers else {}
     settings = Settings(**overrides)
     base = f"http://{host}:{port}"
-    console.print(f"[bold]jobport[/bold] home={settings.home.resolve()} db={settings.resolved_database_url.split('@')[-1]}")
+    database = settings.resolved_database_url.split('@')[-1]  # never print credentials
+    console.print(f"[bold]jobport[/bold] home={settings.home.resolve()} db={database}")
     for surface in SURFACES:
         console.print(f"  {surface.name:<10} {base}{surface.prefix}")
     console.print(f"  {'docs':<10} {base}/docs")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
     # handler in place: make that handler a clean exit so `serve` ends with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("JOBPORT_LOG_LEVEL", "warning"),
-                timeout_graceful_shutdown=10)
+    # uvicorn's own loggers go through jobport's (log.configure); its access log only at debug
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=settings.log_level,
+                access_log=settings.log_level == "debug", timeout_graceful_shutdown=10)
 
 
 @keys_app.command("create")

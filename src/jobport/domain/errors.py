@@ -35,7 +35,8 @@ class Invalid(DomainError):
 
     @classmethod
     def from_problems(cls, problems: list[Problem]) -> Invalid:
-        err = cls(problems[0].message, code=problems[0].code, suggestion=problems[0].suggestion, field=problems[0].field)
+        first = problems[0]
+        err = cls(first.message, code=first.code, suggestion=first.suggestion, field=first.field)
         err.problems = problems
         return err
 

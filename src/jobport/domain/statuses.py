@@ -47,10 +47,12 @@ ALLOWED_SOURCES: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.COMPLETED: frozenset({JobStatus.ADMITTED, JobStatus.RUNNING}),
     JobStatus.FAILED: frozenset({JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED}),
     JobStatus.CANCELLED: frozenset(
-        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
+        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED,
+         JobStatus.SUSPENDED}
     ),
     JobStatus.EXPIRED: frozenset(
-        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
+        {JobStatus.PARKED, JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED,
+         JobStatus.SUSPENDED}
     ),
 }
 

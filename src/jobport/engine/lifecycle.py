@@ -35,7 +35,7 @@ def apply_budgets(session: Session, transitions: JobMoves, limit: int = 500) -> 
     suspended = resumed = 0
     for org in session.scalars(select(Org).where(Org.budget_units.is_not(None))):
         billed = _billed(session, org.id)
-        if billed > org.budget_units:
+        if org.budget_units is not None and billed > org.budget_units:
             waiting = session.scalars(select(Job.id).where(
                 Job.org_id == org.id, Job.status.in_([s.value for s in SUSPENDABLE])).limit(limit)).all()
             for job_id in waiting:
@@ -45,8 +45,8 @@ def apply_budgets(session: Session, transitions: JobMoves, limit: int = 500) -> 
                     level="WARN", payload={"billed_units": billed, "budget_units": org.budget_units})
     suspended_orgs = session.scalars(select(Job.org_id).where(Job.status == JobStatus.SUSPENDED.value).distinct()).all()
     for org_id in suspended_orgs:
-        org = session.get(Org, org_id)
-        if org is None or (org.budget_units is not None and _billed(session, org_id) > org.budget_units):
+        found = session.get(Org, org_id)
+        if found is None or (found.budget_units is not None and _billed(session, org_id) > found.budget_units):
             continue
         for job_id in session.scalars(select(Job.id).where(Job.org_id == org_id,
                                                            Job.status == JobStatus.SUSPENDED.value).limit(limit)):

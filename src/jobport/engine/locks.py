@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 _ADVISORY_KEY = 0x6A6F62706F7274  # "jobport"
 
@@ -20,7 +20,7 @@ class SchedulerLock:
         self._db = db
         self._home = home
         self._fd: int | None = None
-        self._conn = None
+        self._conn: Connection | None = None
 
     def try_acquire(self) -> bool:
         if self._db.dialect.name == "postgresql":

@@ -46,10 +46,11 @@ class Task:
 
 @dataclass(frozen=True)
 class WorkerMessage:
-    """kind: ready | event | progress | output | done | failed | load_failed | died"""
+    """kind: ready | event | progress | output | done | failed | load_failed | died | returned
+    (`ready` is a worker's hello: it carries no job, so its ids are empty)."""
 
     kind: str
-    job_id: str | None = None
-    input_id: str | None = None
+    job_id: str = ""
+    input_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     slot: int = -1

@@ -38,6 +38,8 @@ from jobport.store.tables import JobInput, JobOutput, JobProgress
 
 log = structlog.get_logger("jobport.scheduler")
 
+OUTPUT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}
+
 
 @dataclass
 class _Cancel:
@@ -257,7 +259,8 @@ class Scheduler:
             started = [jobs[j] for j in leased]
             waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
             self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
-            self.transitions.move_many(session, [j.id for j in started if j.status != JobStatus.RUNNING], JobStatus.RUNNING,
+            not_running = [j.id for j in started if j.status != JobStatus.RUNNING]
+            self.transitions.move_many(session, not_running, JobStatus.RUNNING,
                                 "Running", event_type="job.running")
             parameters = job_store.job_parameters(session, list(leased))
             self._load_references(session, list(leased))
@@ -293,7 +296,7 @@ class Scheduler:
         with transaction(self.sessions) as session, session.no_autoflush:
             done = []
             for message in messages:
-                if message.job_id is None:
+                if not message.job_id:
                     continue
                 if message.kind == "done":
                     done.append(message)
@@ -328,7 +331,7 @@ class Scheduler:
         d = m.data
         filename = d["filename"]
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        file_type = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}.get(ext, "application/octet-stream")
+        file_type = OUTPUT_TYPES.get(ext, "application/octet-stream")
         job_store.add_output(session, JobOutput(
             id=new_id("out"), job_id=m.job_id, input_id=m.input_id, port_name=d["port_name"], filename=filename,
             file_type=file_type, blob_key=d["blob_key"], num_bytes=d["num_bytes"], attributes={}, created_at=utcnow()))
@@ -395,10 +398,12 @@ class Scheduler:
                 self.transitions.move(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
                                    level="ERROR", event_type="job.failed", payload=summary,
                                    values={"error": {"code": "all_inputs_failed",
-                                                     "message": f"All {counts['failed']} inputs failed; see the job events"}})
+                                                     "message": f"All {counts['failed']} inputs failed; "
+                                                                "see the job events"}})
             else:
                 completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
                                      summary)
             self._references.pop(job_id, None)
-        self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed", event_type="job.completed",
+        self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
+                                   event_type="job.completed",
                             level="SUCCESS", details=completed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from jobport.domain.errors import NotFound
 from jobport.services.context import AppContext, write_secret_file
@@ -12,7 +13,7 @@ from jobport.store.db import transaction
 from jobport.store.tables import Org
 
 
-def admin_key_path(ctx: AppContext):
+def admin_key_path(ctx: AppContext) -> Path:
     return ctx.settings.home / "admin.key"
 
 
@@ -43,7 +44,8 @@ def create_key(ctx: AppContext, org_name: str, name: str | None = None, app: str
             found = app_store.get(session, org.id, app)
             if found is None:
                 raise NotFound(f"org {org_name} has no app {app!r}", field="app",
-                               suggestion="Create it first: `jobport apps create ...`, or list them with `jobport apps list`.")
+                               suggestion="Create it first: `jobport apps create ...`, or list them with "
+                                          "`jobport apps list`.")
             app_id = found.id
         row, plaintext = orgs.add_key(session, org, name=name)
         row.app_id = app_id

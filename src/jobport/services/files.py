@@ -1,5 +1,6 @@
-"""Files: validating names and types, computing attributes while bytes stream in, and recording
-uploads (the same basename replaces the org's earlier file)."""
+"""Files: validating names and types, computing attributes while bytes stream in, recording
+uploads (the same basename replaces the org's earlier file), listing them page by page, and
+downloads (of an org's file, or of any blob through a signed link)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import hashlib
 import io
 import mimetypes
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from jobport.blobs import keys
-from jobport.domain.errors import Invalid, NotFound
+from jobport.domain.errors import DomainError, Invalid, NotFound
 from jobport.domain.ids import new_id
+from jobport.domain.times import iso_utc
 from jobport.services.context import AppContext
 from jobport.store import files as file_store
-from jobport.store.db import as_utc, transaction, utcnow
+from jobport.store.db import transaction, utcnow
 from jobport.store.tables import File
 
 ACCEPTED_TYPES = ("text/csv", "text/plain", "application/json", "image/jpeg", "image/png", "video/mp4")
@@ -110,7 +115,10 @@ class UploadStats:
 
 def record_upload(ctx: AppContext, org_id: str, file_id: str, uid: str, file_type: str, stats: UploadStats) -> File:
     """Point the org's `file_id` at the blob just written under `uid`; drop the replaced blob
-    unless a job still reads it."""
+    unless a job still reads it. An empty file is refused (the caller drops its blob)."""
+    if stats.num_bytes == 0:
+        raise Invalid(f"file {file_id!r} is empty", field="file", code="invalid_file_size",
+                      suggestion="Upload a file with content.")
     now = utcnow()
     replaced_key = None
     with transaction(ctx.sessions) as session:
@@ -169,6 +177,92 @@ def metadata(row: File) -> dict[str, Any]:
         "file_index": None,
         "file_tags": [],
         "sha256": row.sha256,
-        "created_at": as_utc(row.created_at).isoformat().replace("+00:00", "Z"),
-        "updated_at": as_utc(row.updated_at).isoformat().replace("+00:00", "Z"),
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
     }
+
+
+# ---- listing ------------------------------------------------------------------------------------
+
+# Where a page of files starts or ends: (updated_at, uid) of a file, the order of the listing.
+Position = tuple[datetime, str]
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """Files newest first, with the positions to continue from: `older_after` (the next page, pass
+    it as `after`) and `newer_before` (the previous page, pass it as `before`); None at an end."""
+
+    files: list[File]
+    has_more: bool
+    older_after: Position | None
+    newer_before: Position | None
+
+
+def list_page(ctx: AppContext, org_id: str, limit: int, after: Position | None = None,
+              before: Position | None = None) -> FilePage:
+    """Up to `limit` of the org's files, newest first: from the newest, past `after` (older files)
+    or up to `before` (newer files, still listed newest first). Give at most one of them."""
+    with ctx.sessions() as session:
+        rows, has_more = file_store.page(session, org_id, limit, after, before)
+    if not rows:
+        return FilePage(rows, has_more, None, None)
+    # Read forwards (after, or from the start) `has_more` means older files remain; read backwards
+    # (before) it means newer ones remain, and the files we came from are older.
+    older = has_more or before is not None
+    newer = after is not None or (before is not None and has_more)
+    return FilePage(rows, has_more, _position(rows[-1]) if older else None, _position(rows[0]) if newer else None)
+
+
+def _position(row: File) -> Position:
+    return row.updated_at, row.uid
+
+
+def summary(ctx: AppContext, org_id: str) -> dict[str, Any]:
+    """`num_files`, `num_bytes` and `file_types` (number of files per content type) of the org."""
+    with ctx.sessions() as session:
+        return file_store.summary(session, org_id)
+
+
+# ---- downloads ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Download:
+    """Bytes to stream to a client, read lazily from the blob store."""
+
+    filename: str
+    media_type: str
+    num_bytes: int
+    chunks: Iterator[bytes]
+
+
+class LinkRefused(DomainError):
+    status_code = 403
+    default_code = "invalid_signature"
+
+
+def download(ctx: AppContext, org_id: str, file_id: str) -> Download:
+    """The org's file `file_id` (NotFound if it has none of that name)."""
+    row = get(ctx, org_id, file_id)
+    return Download(row.file_id, row.file_type, row.num_bytes, ctx.blobs.iter_chunks(row.blob_key))
+
+
+def signed_download(ctx: AppContext, key: str, filename: str, expires: int, signature: str) -> Download:
+    """The blob behind a signed link (`UrlSigner.sign`): LinkRefused (403) if the signature does not
+    match or the link expired, NotFound if the blob is gone."""
+    if not ctx.signer.verify(key, filename, expires, signature):
+        raise LinkRefused("download link is invalid or has expired",
+                          suggestion=f"List the outputs again to get a fresh link "
+                                     f"(links last {_duration(ctx.signer.ttl_seconds)}).")
+    if not ctx.blobs.exists(key):
+        raise NotFound("the file behind this link no longer exists", suggestion="The job may have been deleted.")
+    media_type = "text/csv" if filename.endswith(".csv") else "application/octet-stream"
+    return Download(filename, media_type, ctx.blobs.size(key), ctx.blobs.iter_chunks(key))
+
+
+def _duration(seconds: int) -> str:
+    """`1 hour`, `2 hours`, `90 seconds`."""
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds} seconds"

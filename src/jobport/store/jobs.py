@@ -99,7 +99,8 @@ def queue_stats(session: Session, job: Job) -> tuple[int, int]:
 
 def queue_depths(session: Session) -> dict[str, int]:
     rows = session.execute(
-        select(Job.pipeline_type, func.count()).where(Job.status.in_([s.value for s in QUEUED])).group_by(Job.pipeline_type)
+        select(Job.pipeline_type, func.count()).where(Job.status.in_([s.value for s in QUEUED]))
+        .group_by(Job.pipeline_type)
     ).all()
     return {r[0]: int(r[1]) for r in rows}
 
@@ -152,7 +153,8 @@ def _paged(session: Session, query, order, offset: int, limit: int):
     return rows, int(total)
 
 
-def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: Sequence[str] | None, offset: int, limit: int):
+def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: Sequence[str] | None, offset: int,
+                limit: int):
     query = select(JobInput).where(JobInput.job_id == job_id)
     if port_name:
         query = query.where(JobInput.port_name == port_name)
@@ -170,7 +172,8 @@ def list_outputs(session: Session, job_id: str, port_name: str | None, input_id:
     return _paged(session, query, [JobOutput.seq], offset, limit)
 
 
-def list_events(session: Session, job_id: str, level: str | None, event_type: str | None, input_id: str | None, offset: int, limit: int):
+def list_events(session: Session, job_id: str, level: str | None, event_type: str | None, input_id: str | None,
+                offset: int, limit: int):
     query = select(JobEvent).where(JobEvent.job_id == job_id)
     if level:
         query = query.where(JobEvent.level == level)
@@ -246,7 +249,8 @@ def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
     return [RunnableJob(*row) for row in rows]
 
 
-def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str, expires_at: datetime) -> dict[str, list[JobInput]]:
+def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str,
+                   expires_at: datetime) -> dict[str, list[JobInput]]:
     """Lease up to `wants[job]` pending tracked inputs of each job (oldest first) in three statements
     for the whole scheduler pass: pick (a window function limits rows per job), update, read back."""
     if not wants:
@@ -294,7 +298,8 @@ def renew_leases(session: Session, input_ids: Sequence[str], owner: str, expires
     if input_ids:
         session.execute(
             update(JobInput)
-            .where(JobInput.id.in_(list(input_ids)), JobInput.lease_owner == owner, JobInput.status == InputStatus.PROCESSING.value)
+            .where(JobInput.id.in_(list(input_ids)), JobInput.lease_owner == owner,
+                   JobInput.status == InputStatus.PROCESSING.value)
             .values(lease_expires_at=expires_at)
             .execution_options(synchronize_session=False)
         )
@@ -315,7 +320,8 @@ def release_inputs(session: Session, input_ids: Sequence[str], refund_attempt: b
         )
 
 
-def reclaim_leases(session: Session, *, not_owner: str | None = None, expired_before: datetime | None = None) -> list[JobInput]:
+def reclaim_leases(session: Session, *, not_owner: str | None = None,
+                   expired_before: datetime | None = None) -> list[JobInput]:
     """Return leased inputs of dead schedulers (or expired leases) to `pending`."""
     query = select(JobInput).where(JobInput.status == InputStatus.PROCESSING.value)
     conditions = []
@@ -334,7 +340,8 @@ def finish_input(session: Session, input_id: str, status: InputStatus, error_mes
     result = session.execute(
         update(JobInput)
         .where(JobInput.id == input_id, JobInput.status == InputStatus.PROCESSING.value)
-        .values(status=status.value, completed_at=utcnow(), lease_owner=None, lease_expires_at=None, error_message=error_message)
+        .values(status=status.value, completed_at=utcnow(), lease_owner=None, lease_expires_at=None,
+                error_message=error_message)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -364,7 +371,8 @@ def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
 
 
 def add_output(session: Session, row: JobOutput) -> None:
-    existing = session.scalar(select(JobOutput).where(JobOutput.job_id == row.job_id, JobOutput.blob_key == row.blob_key))
+    existing = session.scalar(select(JobOutput).where(JobOutput.job_id == row.job_id,
+                                                      JobOutput.blob_key == row.blob_key))
     if existing is not None:
         existing.num_bytes = row.num_bytes
         existing.attributes = row.attributes

@@ -1,4 +1,4 @@
-"""Cancel and retry: their 409 rules, cancel stopping running work within a second, retry keeping
+"""Cancel and retry: their 409 rules, cancel stopping running work before it answers, retry keeping
 completed inputs and redoing the rest."""
 
 import time
@@ -22,7 +22,7 @@ def _counts(api, job_id):
     return api.get(f"/v0.5/batch/jobs/{job_id}/inputs/progress/counts").json()
 
 
-def test_cancel_stops_running_work_within_a_second(api):
+def test_cancel_stops_running_work_before_it_answers(api):
     job = _long_job(api)
     wait_until(lambda: _counts(api, job["id"])["processing"] == 1, timeout=60)
     wait_until(lambda: api.get(f"/v0.5/batch/jobs/{job['id']}/outputs").json()["total"] >= 1, timeout=60)
@@ -31,17 +31,20 @@ def test_cancel_stops_running_work_within_a_second(api):
     assert retry_running.status_code == 409
     assert retry_running.json()["errors"][0]["code"] == "invalid_state"
 
-    started = time.monotonic()
     r = api.post(f"/v0.5/batch/jobs/{job['id']}/cancel")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELLED" and r.json()["cancelled_at"]
-    wait_until(lambda: _counts(api, job["id"])["processing"] == 0, timeout=1.0, interval=0.02)
-    assert time.monotonic() - started < 1.0
+    # the cancel answers once the worker is stopped: nothing is processing any more, at once
+    assert _counts(api, job["id"])["processing"] == 0
     events = api.get(f"/v0.5/batch/jobs/{job['id']}/events", params={"event_type": "input.cancelled"}).json()
     assert events["total"] == 1
 
+    # a job created after the cancel runs to the end on the same workers; by then anything the
+    # stopped worker could still have reported would have been applied: it wrote nothing more
     outputs_after_cancel = api.get(f"/v0.5/batch/jobs/{job['id']}/outputs").json()["total"]
-    time.sleep(1.5)
+    upload(api, "after.csv", machine_csv("run", 100, seed=5))
+    later = api.post("/v0.5/batch/jobs", json=machine_job_body(["after.csv"], {"idle.csv": "idle", "run.csv": "run"}))
+    assert wait_for(api, later.json()["id"])["status"] == "COMPLETED"
     assert api.get(f"/v0.5/batch/jobs/{job['id']}/outputs").json()["total"] == outputs_after_cancel
     assert api.get(f"/v0.5/batch/jobs/{job['id']}").json()["status"] == "CANCELLED"
 
@@ -97,7 +100,9 @@ def test_parallelism_bounds_inputs_in_flight(api):
     one = machine_job_body(names, {"idle.csv": "idle", "run.csv": "run"}, reader_config={"step_size": 1})
     job = api.post("/v0.5/batch/jobs", json=one).json()
     seen = set()
-    while (status := api.get(f"/v0.5/batch/jobs/{job['id']}").json()["status"]) not in {"COMPLETED", "FAILED"}:
+    deadline = time.monotonic() + 120
+    while api.get(f"/v0.5/batch/jobs/{job['id']}").json()["status"] not in {"COMPLETED", "FAILED"}:
+        assert time.monotonic() < deadline, "job did not end within 120 s"
         seen.add(_counts(api, job["id"])["processing"])
         time.sleep(0.02)
     assert max(seen) == 1

@@ -15,7 +15,8 @@ def _setup_files(api, seed=None):
     seed = seed if seed is not None else int(uuid.uuid4().int % 100000)
     upload(api, "idle_shots.csv", machine_csv("idle", 200, seed=seed))
     upload(api, "run_shots.csv", machine_csv("run", 200, seed=seed + 1))
-    upload(api, "line.csv", machine_csv("idle", 100, seed=3) + machine_csv("run", 100, seed=4, start=100).split(b"\n", 1)[1])
+    second_half = machine_csv("run", 100, seed=4, start=100).split(b"\n", 1)[1]
+    upload(api, "line.csv", machine_csv("idle", 100, seed=3) + second_half)
     return machine_job_body(["line.csv"], {"idle_shots.csv": "idle", "run_shots.csv": "run"})
 
 
@@ -198,10 +199,12 @@ def test_warm_worker_reuses_the_nshot_index_across_jobs(api):
     body = _setup_files(api)
     first = api.post("/v0.5/batch/jobs", json=body).json()
     wait_for(api, first["id"])
-    first_types = [e["event_type"] for e in api.get(f"/v0.5/batch/jobs/{first['id']}/events", params={"limit": 100}).json()["events"]]
+    first_events = api.get(f"/v0.5/batch/jobs/{first['id']}/events", params={"limit": 100}).json()["events"]
+    first_types = [e["event_type"] for e in first_events]
     second = api.post("/v0.5/batch/jobs", json={**body, "name": "again"}).json()
     assert wait_for(api, second["id"])["status"] == "COMPLETED"
-    second_types = [e["event_type"] for e in api.get(f"/v0.5/batch/jobs/{second['id']}/events", params={"limit": 100}).json()["events"]]
+    second_events = api.get(f"/v0.5/batch/jobs/{second['id']}/events", params={"limit": 100}).json()["events"]
+    second_types = [e["event_type"] for e in second_events]
     assert "worker.loaded" in first_types
     assert "worker.loaded" not in second_types and "index.built" not in second_types
 

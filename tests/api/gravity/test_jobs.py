@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.server import create_app
 from jobport.config import Settings
 from jobport.pipelines.builtin.tabular.example import build_example_model
+from jobport.server import create_app
 from jobport.services import auth
 
 IRIS_CSV = (b"sepal_length,sepal_width,petal_length,petal_width\n"
@@ -189,7 +189,8 @@ def test_versions_null_latest_and_inactive(gravity, example_model):
     job = gravity.post({"mimeType": CSV_MIME, "version": "1.0.0"}, ("a.csv", IRIS_CSV)).json()["data"]
     assert job["versionNumber"] == "1.0.0" and job["billedUsage"] == 20
 
-    assert gravity.client.post(f"/v0.5/apps/{app_id}/versions/1.0.0/deactivate", headers=gravity.admin).status_code == 200
+    deactivated = gravity.client.post(f"/v0.5/apps/{app_id}/versions/1.0.0/deactivate", headers=gravity.admin)
+    assert deactivated.status_code == 200
     before = gravity.job_count()
     for version in ("1.0.0", "9.9.9"):
         r = gravity.post({"mimeType": CSV_MIME, "version": version}, ("a.csv", IRIS_CSV))
@@ -284,7 +285,8 @@ def test_callback_url_extension_posts_the_gravity_job(gravity):
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.05)
         body = json.loads(receiver.received[0]["body"])
-        assert body["type"] == "job.completed" and body["data"]["id"] == job["id"] and body["data"]["status"] == "success"
+        assert body["type"] == "job.completed"
+        assert body["data"]["id"] == job["id"] and body["data"]["status"] == "success"
     finally:
         receiver.close()
     r = gravity.post({"mimeType": CSV_MIME, "callbackUrl": "http://169.254.169.254/"}, ("cb.csv", IRIS_CSV))

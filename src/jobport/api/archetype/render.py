@@ -10,7 +10,7 @@ from jobport.callbacks import payloads
 from jobport.domain.errors import Problem
 from jobport.domain.ids import error_uid
 from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
-from jobport.store.db import as_utc
+from jobport.domain.times import as_utc
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
 QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ArchetypeErrorItem(BaseModel):
@@ -198,3 +198,275 @@ class ProgressList(BaseModel):
     offset: int
     limit: int
     entries: list[ProgressPublic]
+
+
+# ---- files (`/v0.5/files`) ----------------------------------------------------------------------
+
+class FileUploaded(BaseModel):
+    """The answer to an upload. Uploading a name again replaces the org's file of that name."""
+
+    is_valid: bool
+    file_id: str = Field(description="The file's name (its basename), the id jobs refer to it by.")
+    file_uid: str = Field(description="This upload's unique id (a new one on every upload).")
+    num_bytes: int
+    file_type: str = Field(description="Content type, e.g. text/csv.")
+    file_attributes: dict[str, Any] = Field(
+        description="Facts computed while the bytes came in: CSV num_rows, num_columns and column_headers; "
+                    "text num_lines.")
+
+
+class FilePublic(BaseModel):
+    file_id: str
+    file_uid: str
+    is_valid: bool
+    file_type: str
+    num_bytes: int
+    file_status: str = Field(description="Always FILE_STATUS_INGESTED: a file is usable as soon as it is uploaded.")
+    file_attributes: dict[str, Any]
+    ingested: bool
+    file_index: int | None
+    file_tags: list[Any]
+    sha256: str
+    created_at: str
+    updated_at: str
+
+
+class FileList(BaseModel):
+    """One page of files, newest first; pass a cursor back as `after` (next) or `before` (previous)."""
+
+    data: list[FilePublic]
+    has_more: bool = Field(description="More files lie beyond this page in the direction it was read.")
+    next_cursor: str | None = Field(description="`after=` of the next (older) page; null on the last page.")
+    prev_cursor: str | None = Field(description="`before=` of the previous (newer) page; null on the first page.")
+
+
+class FilesSummary(BaseModel):
+    num_files: int
+    num_bytes: int
+    file_types: dict[str, int] = Field(description="Number of files per content type.")
+
+
+class FileDeleted(BaseModel):
+    file_id: str
+    file_uid: str
+    deleted: bool
+
+
+# ---- pipeline registry (`/v0.5/batch/registry/pipelines`) ---------------------------------------
+
+class PortPublic(BaseModel):
+    name: str = Field(description="`<component>.<port>`, e.g. worker.inference.")
+    description: str
+    mode: str = Field(description="plain_file_list or n_shot_file_list.")
+    distribute: str = Field(description="scatter (one task per file) or replicate (every task gets all files).")
+    required: bool
+    tracked: bool = Field(description="Whether each file is a tracked job input with its own status.")
+
+
+class RetryPolicy(BaseModel):
+    max_attempts: int
+
+
+class PipelinePublic(BaseModel):
+    id: str
+    pipeline_key: str
+    pipeline_version: str
+    name: str
+    description: str
+    pipeline_type: str = Field(description="batch or training.")
+    components: dict[str, str] = Field(description="Component name -> component id.")
+    default_config: dict[str, Any]
+    config_schema: dict[str, Any] = Field(description="JSON Schema of `parameters`.")
+    user_config_schema: dict[str, Any] = Field(description="JSON Schema of `parameters.worker.config`.")
+    edges: list[Any]
+    inputs: list[PortPublic]
+    outputs: list[PortPublic]
+    retry_policy: RetryPolicy
+    visibility: str = Field(description="platform or org.")
+    org_id: str | None
+    status: str = Field(description="draft, published, deactivated or deleted.")
+    created_at: str
+    updated_at: str
+
+
+class PipelineList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    pipelines: list[PipelinePublic]
+
+
+class PipelineSchema(BaseModel):
+    id: str
+    pipeline_key: str
+    pipeline_version: str
+    user_schema: dict[str, Any] = Field(description="JSON Schema of `parameters.worker.config`.")
+    config_schema: dict[str, Any] = Field(description="JSON Schema of `parameters`.")
+    inputs: list[PortPublic]
+    outputs: list[PortPublic]
+
+
+# ---- model catalogue (`/v0.5/models`) -----------------------------------------------------------
+
+class ModelPublic(BaseModel):
+    name: str = Field(description="What a job gives as `model_variant`.")
+    kind: str = Field(description="gguf (runs in the server's workers) or openai (an OpenAI-compatible server).")
+    description: str
+    multimodal: bool
+    aliases: list[str] = Field(description="Other names accepted for this model.")
+    context_tokens: int | None = Field(description="Context window of a gguf model; null for openai models.")
+
+
+class ModelList(BaseModel):
+    total: int
+    models: list[ModelPublic]
+
+
+# ---- apps (`/v0.5/apps`) and usage (`/v0.5/usage`) ----------------------------------------------
+
+class AppReferencePublic(BaseModel):
+    """A reference file (e.g. the model) as the version copied it."""
+
+    port_name: str
+    file_id: str
+    sha256: str
+    num_bytes: int
+
+
+class AppPricing(BaseModel):
+    records_per_group: int
+    units_per_group: int = Field(description="Billed units ($0.001 each) per group of records.")
+
+
+class AppVersionPublic(BaseModel):
+    version: str
+    pipeline_version: str
+    active: bool
+    config: dict[str, Any] = Field(description="The pipeline config, merged onto its defaults.")
+    references: list[AppReferencePublic]
+    pricing: AppPricing
+    created_at: str | None
+    deactivated_at: str | None
+
+
+class AppPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    pipeline_key: str
+    latest_version: str | None = Field(description="The most recently added active version; null if none is active.")
+    batch_callback_url: str | None
+    completion_window_seconds: int | None
+    versions: list[AppVersionPublic] = Field(description="Oldest first.")
+    created_at: str | None
+    updated_at: str | None
+
+
+class AppList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    apps: list[AppPublic]
+
+
+class BudgetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    budget_units: int | None = Field(description="Most billed units ($0.001) the org may use; null = no limit. "
+                                                 "Over it, waiting jobs are SUSPENDED until it is raised.", ge=0)
+
+
+class BudgetPublic(BaseModel):
+    org_id: str
+    budget_units: int | None
+
+
+class UsageTotals(BaseModel):
+    jobs: int
+    records: int
+    record_groups: int
+    billed_units: int
+    billed_usd: float
+
+
+class UsageByApp(BaseModel):
+    app_id: str | None
+    app_name: str | None
+    surface: str
+    jobs: int
+    records: int
+    record_groups: int
+    billed_units: int
+
+
+class UsageEntryPublic(BaseModel):
+    job_id: str
+    app_id: str | None
+    surface: str
+    records: int
+    record_groups: int
+    billed_units: int
+    created_at: str | None
+
+
+class UsageReport(BaseModel):
+    """Totals over [since, until), per app and surface (most billed first), and one page of entries
+    (newest first)."""
+
+    org_id: str
+    since: str | None
+    until: str | None
+    budget_units: int | None
+    totals: UsageTotals
+    by_app: list[UsageByApp]
+    total: int = Field(description="Number of entries in the period.")
+    offset: int
+    limit: int
+    entries: list[UsageEntryPublic]
+
+
+# ---- callbacks (`/v0.5/callbacks`) --------------------------------------------------------------
+
+class CallbackSecretPublic(BaseModel):
+    secret: str = Field(description="Standard Webhooks secret (`whsec_...`) receivers verify signatures with.")
+    created_at: str | None
+    previous_secret_expires_at: str | None = Field(
+        description="Until then the secret before the last rotation also signs (a second signature).")
+    scheme: str
+
+
+class CallbackPublic(BaseModel):
+    id: str
+    job_id: str | None
+    surface: str
+    event_type: str
+    url: str
+    webhook_id: str = Field(description="The `webhook-id` header of every attempt of this delivery.")
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    next_attempt_at: str | None = Field(description="When a pending delivery is tried next; null otherwise.")
+    last_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    created_at: str | None
+    replay_of: str | None = Field(description="The delivery this one replays.")
+
+
+class CallbackAttemptPublic(BaseModel):
+    attempt: int
+    started_at: str | None
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+
+
+class CallbackDetail(CallbackPublic):
+    payload: dict[str, Any] = Field(description="The body POSTed to `url`.")
+    attempt_log: list[CallbackAttemptPublic]
+
+
+class CallbackList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    callbacks: list[CallbackPublic]

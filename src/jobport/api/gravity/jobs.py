@@ -39,7 +39,8 @@ def _parse_data(fields: dict[str, bytes]) -> schemas.GravityJobData:
     raw = fields.get("data")
     if raw is None or not raw.strip():
         raise Invalid("missing 'data' form field", field="data", code="missing_parameter",
-                      suggestion='Send a form field "data" holding JSON such as {"mimeType": "text/csv; header=present"}.')
+                      suggestion='Send a form field "data" holding JSON such as '
+                                 '{"mimeType": "text/csv; header=present"}.')
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -63,7 +64,8 @@ def _rules(rules: list[schemas.GravityMappingRule] | None) -> list[MappingRule] 
     return [MappingRule(r.source, r.destination, r.defaultValue) for r in rules] if rules else None
 
 
-@router.post("", summary="Create a job: multipart `data` (JSON settings) + `file`", response_model=schemas.GravityJobEnvelope,
+@router.post("", summary="Create a job: multipart `data` (JSON settings) + `file`",
+             response_model=schemas.GravityJobEnvelope,
              responses=errors(413), openapi_extra=MULTIPART_BODY)
 async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
     app = await run_in_threadpool(posted_file.bound_app, ctx, who)

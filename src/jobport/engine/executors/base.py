@@ -8,6 +8,7 @@ that was waiting behind it, not started: it goes back to the queue without spend
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -38,6 +39,6 @@ class Executor(Protocol):
         tasks included when they shared a killed worker: the caller puts them back in the queue)."""
         ...
 
-    def poll(self, timeout: float, also_wait_on: Sequence[object] = ()) -> list[WorkerMessage]:
+    def poll(self, timeout: float, also_wait_on: Sequence[socket.socket] = ()) -> list[WorkerMessage]:
         """Messages from workers, waiting up to `timeout` (or until an extra waitable is ready)."""
         ...

@@ -12,10 +12,10 @@ behind it, exactly as the local executor does for a killed worker process.
 from __future__ import annotations
 
 import select
+import socket
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 from jobport.blobs.base import BlobStore
 from jobport.engine.executors.runner import TaskRunner
@@ -63,7 +63,7 @@ class InlineExecutor:
         self._queue = deque(task for task in self._queue if task.job_id != job_id)
         return killed
 
-    def poll(self, timeout: float, also_wait_on: Sequence[Any] = ()) -> list[WorkerMessage]:
+    def poll(self, timeout: float, also_wait_on: Sequence[socket.socket] = ()) -> list[WorkerMessage]:
         if not self._queue:
             if also_wait_on:
                 select.select(list(also_wait_on), [], [], timeout)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 import structlog
 
@@ -31,7 +33,7 @@ _ctx = multiprocessing.get_context("spawn")
 class _Handle:
     slot: int
     process: multiprocessing.process.BaseProcess
-    conn: object
+    conn: Connection
     tasks: deque[Task] = field(default_factory=deque)  # [0] runs, the rest wait in the worker's pipe
     warm_keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -116,7 +118,7 @@ class LocalExecutor:
     def kill_job(self, job_id: str) -> list[Task]:
         """Kill the workers holding a task of `job_id`; returns every task they held (other jobs'
         tasks included: the caller puts them back in the queue)."""
-        killed = []
+        killed: list[Task] = []
         for slot, handle in list(self._handles.items()):
             if any(t.job_id == job_id for t in handle.tasks):
                 handle.process.kill()
@@ -125,8 +127,8 @@ class LocalExecutor:
                 self._spawn(slot)
         return killed
 
-    def poll(self, timeout: float, also_wait_on: Sequence[object] = ()) -> list[WorkerMessage]:
-        by_conn = {h.conn: h for h in self._handles.values()}
+    def poll(self, timeout: float, also_wait_on: Sequence[socket.socket] = ()) -> list[WorkerMessage]:
+        by_conn: dict[Any, _Handle] = {h.conn: h for h in self._handles.values()}
         by_sentinel = {h.process.sentinel: h for h in self._handles.values()}
         ready = wait([*by_conn, *by_sentinel, *also_wait_on], timeout)
         messages: list[WorkerMessage] = []

@@ -15,13 +15,16 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, BinaryIO
+
+from pydantic import BaseModel
 
 from jobport.blobs import keys
 from jobport.blobs.base import BlobStore
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
 from jobport.pipelines.registry import Registry
-from jobport.pipelines.sdk import EventLevel, FileRef, InputError, LoadContext, LoadError, Worker
+from jobport.pipelines.sdk import EventLevel, FileRef, InputError, LoadContext, LoadError, Pipeline, Worker
 
 Send = Callable[[WorkerMessage], None]
 
@@ -59,16 +62,17 @@ class MessageSink:
 
 def file_ref(spec: FileSpec, blobs: BlobStore) -> FileRef:
     """What a pipeline sees of an input or reference: an opener over the blob (or inline bytes)."""
-    if spec.inline is not None:
+    inline = spec.inline
+    if inline is not None:
         return FileRef(
             input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
             metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,
-            opener=lambda data=spec.inline: io.BytesIO(data), path=None,
+            opener=partial(io.BytesIO, inline), path=None,
         )
     return FileRef(
         input_id=spec.input_id, port_name=spec.port_name, file_id=spec.file_id, filename=spec.filename,
         metadata=spec.metadata, sha256=spec.sha256, num_bytes=spec.num_bytes,
-        opener=lambda key=spec.blob_key: blobs.open(key), path=blobs.local_path(spec.blob_key),
+        opener=partial(blobs.open, spec.blob_key), path=blobs.local_path(spec.blob_key),
     )
 
 
@@ -114,18 +118,21 @@ class TaskRunner:
         report("done", {"items": result.items, "failed_items": result.failed_items, "summary": dict(result.summary),
                         "seconds": round(time.perf_counter() - started, 3)})
 
-    def _warm_worker(self, task: Task, pipeline: Any, config: Any,
+    def _warm_worker(self, task: Task, pipeline: Pipeline, config: BaseModel,
                      report: Callable[[str, dict[str, Any]], None]) -> Worker | None:
-        worker = self._warm.get(task.worker_key)
-        if worker is not None:
+        warm = self._warm.get(task.worker_key)
+        if warm is not None:
             self._warm.move_to_end(task.worker_key)
-            return worker
+            return warm
         started = time.perf_counter()
-        context = LoadContext(emit=lambda level, event_type, message, payload=None: report(
-            "event", {"level": level, "event_type": event_type, "message": message,
-                      "payload": dict(payload) if payload else None}))
+
+        def emit(level: EventLevel, event_type: str, message: str, payload: Mapping[str, Any] | None = None) -> None:
+            report("event", {"level": level, "event_type": event_type, "message": message,
+                             "payload": dict(payload) if payload else None})
+
         try:
-            worker = pipeline.load(config, [file_ref(r, self.blobs) for r in task.references], context)
+            worker = pipeline.load(config, [file_ref(r, self.blobs) for r in task.references],
+                                           LoadContext(emit=emit))
         except LoadError as err:
             report("load_failed", {"code": err.code, "message": err.message})
             return None

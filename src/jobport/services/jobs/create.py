@@ -64,9 +64,9 @@ def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File],
     if total > max_inputs:
         problems.append(Problem(f"inputs: {total} items is more than the limit of {max_inputs}", "inputs",
                                 "Split the work into several jobs.", "too_many_inputs"))
-    for port in body.inputs:
-        if spec.input_port(port) is None:
-            problems.append(Problem(f"inputs.{port}: unknown port for {spec.key} {spec.version}", f"inputs.{port}",
+    for name in body.inputs:
+        if spec.input_port(name) is None:
+            problems.append(Problem(f"inputs.{name}: unknown port for {spec.key} {spec.version}", f"inputs.{name}",
                                     f"Use one of: {', '.join(port_names)}.", "invalid_port"))
     for port in spec.inputs:
         items = body.inputs.get(port.name) or []

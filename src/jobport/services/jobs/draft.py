@@ -191,7 +191,8 @@ def config_problems(err: ValidationError, prefix: str) -> list[Problem]:
         if kind == "extra_forbidden":
             message, suggestion = f"{name}: unknown setting", "Remove it; see the pipeline's user_config_schema."
         elif kind == "missing":
-            message, suggestion = f"{name}: required setting is missing", "Add it; see the pipeline's user_config_schema."
+            message = f"{name}: required setting is missing"
+            suggestion = "Add it; see the pipeline's user_config_schema."
         else:
             message, suggestion = f"{name}: {item['msg']}", "Fix the value; see the pipeline's user_config_schema."
         problems.append(Problem(message, name, suggestion, "invalid_parameter"))

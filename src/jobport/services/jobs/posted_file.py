@@ -183,4 +183,5 @@ def result_output(ctx: AppContext, who: Principal, job_uuid: str, surface: str, 
         outputs, _ = job_store.list_outputs(session, job.id, port_name, None, 0, 1)
     if not outputs:
         raise Invalid(f"job {job_uuid} has no output file", field="jobId", code="no_output")
-    return outputs[0]
+    first: JobOutput = outputs[0]
+    return first

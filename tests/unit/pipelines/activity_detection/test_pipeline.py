@@ -22,7 +22,8 @@ PORT = "worker.data"
 OUT = "worker.result"
 
 
-def pipeline(backend: EchoBackend | None = None, entries: dict | None = None) -> tuple[ActivityDetectionPipeline, EchoBackend]:
+def pipeline(backend: EchoBackend | None = None,
+             entries: dict | None = None) -> tuple[ActivityDetectionPipeline, EchoBackend]:
     backend = backend or EchoBackend(name=DEFAULT_MODEL)
     catalogue = entries or {BUILTIN.name: BUILTIN}
     return ActivityDetectionPipeline(catalogue=lambda: catalogue, backend_factory=lambda entry: backend), backend
@@ -44,7 +45,8 @@ def run(tmp_path: Path, lines: list, backend: EchoBackend | None = None, name: s
 
 
 def output_rows(sink: FakeSink, stem: str = "data") -> list[dict]:
-    names = sorted((n for (port, n) in sink.outputs if port == OUT), key=lambda n: int(n.rsplit("_", 1)[1].split(".")[0]))
+    names = sorted((n for (port, n) in sink.outputs if port == OUT),
+                   key=lambda n: int(n.rsplit("_", 1)[1].split(".")[0]))
     assert all(n.startswith(f"pred_{stem}_part_") and n.endswith(".jsonl") for n in names), names
     return [orjson.loads(line) for n in names for line in sink.text(OUT, n).splitlines()]
 
@@ -170,7 +172,8 @@ def test_config_ranges_are_validated():
 
 def test_check_create_unknown_model_lists_the_catalogue_and_refuses_empty_files():
     p, _ = pipeline()
-    problems = list(p.check_create(config(model_variant="gpt-99"), {PORT: [FileFacts("a.jsonl", 10, {"num_lines": 1}, {})]}))
+    facts = {PORT: [FileFacts("a.jsonl", 10, {"num_lines": 1}, {})]}
+    problems = list(p.check_create(config(model_variant="gpt-99"), facts))
     assert len(problems) == 1
     assert problems[0].field == "parameters.worker.config.model_variant" and DEFAULT_MODEL in problems[0].suggestion
     problems = list(p.check_create(config(), {PORT: [FileFacts("e.jsonl", 0, {}, {})]}))

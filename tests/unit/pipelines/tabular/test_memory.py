@@ -98,7 +98,8 @@ def test_jsonl_streams(model, tmp_path):
     values, _ = iris_rows(30_000, 5)
     path = tmp_path / "big.jsonl"
     path.write_bytes(
-        b"".join(orjson.dumps(dict(zip(FEATURES, row, strict=False)), option=orjson.OPT_APPEND_NEWLINE) for row in values.tolist())
+        b"".join(orjson.dumps(dict(zip(FEATURES, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+                 for row in values.tolist())
     )
     config = TabularModelConfig.model_validate(
         {**example.config, "mime_type": "application/jsonl", "chunk_rows": 1_000}

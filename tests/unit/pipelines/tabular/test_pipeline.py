@@ -224,7 +224,8 @@ def test_mapped_column_missing_from_header_names_the_rule(worker, example, tmp_p
 
 
 def test_missing_json_field_names_the_record(worker, example, tmp_path):
-    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=False)), dict(zip(FEATURES[:3], [5.1, 3.5, 1.4], strict=False))]
+    records = [dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=True)),
+               dict(zip(FEATURES[:3], [5.1, 3.5, 1.4], strict=True))]
     message = fails(worker, example, tmp_path, orjson.dumps(records), filename="a.json", mime_type="application/json")
     assert message == "record 2: field 'petal_width' is missing or empty and has no default value"
 

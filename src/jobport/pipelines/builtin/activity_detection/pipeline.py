@@ -115,7 +115,6 @@ class _FileRun:
             self.sink.event("ERROR", "inference.format",
                             f"{self.item.filename} looks like {describe_non_jsonl(head)}, not JSONL: no line is a "
                             f"JSON object. {EXPECTED}", {"lines": total})
-        seconds = time.perf_counter() - self.started
         summary = {
             "records": total, "succeeded": self.done, "failed": self.failed, "truncated": self.truncated,
             "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
@@ -182,7 +181,7 @@ class _FileRun:
             if self.first_line_seconds is None:
                 self.first_line_seconds = time.perf_counter() - self.started
             answers = {index: result for (index, _), result in zip(runnable, results, strict=False)}
-        for index, messages, error in prepared:
+        for index, _messages, error in prepared:
             result = answers.get(index)
             if error is None and result is not None and result.error:
                 error = result.error
@@ -208,7 +207,8 @@ class _FileRun:
         with self.sink.open_output(RESULT_PORT, name) as out:
             out.write(b"\n".join(self.pending_lines) + b"\n")
         rows = len(self.pending_lines)
-        self.sink.event("INFO", "inference.batch", f"Batch {self.part} for {self.item.filename}: {rows:,} lines written",
+        self.sink.event("INFO", "inference.batch",
+                        f"Batch {self.part} for {self.item.filename}: {rows:,} lines written",
                         {"part": self.part, "rows": rows, "succeeded_so_far": self.done, "failed_so_far": self.failed})
         self.pending_lines, self.part = [], self.part + 1
 
@@ -257,7 +257,8 @@ class ActivityDetectionPipeline(PipelineBase):
         except (KeyError, CatalogueError):
             return {"model": config.model_variant}
 
-    def load(self, config: ActivityDetectionConfig, references: Sequence[FileRef], context: LoadContext) -> RecordWorker:
+    def load(self, config: ActivityDetectionConfig, references: Sequence[FileRef],
+             context: LoadContext) -> RecordWorker:
         try:
             entry, _ = self._entry(config)
         except KeyError:
@@ -274,7 +275,8 @@ class ActivityDetectionPipeline(PipelineBase):
                      f"{time.perf_counter() - started:.2f} s", {"model": entry.name, "kind": entry.kind})
         return RecordWorker(backend)
 
-    def check_create(self, config: ActivityDetectionConfig, inputs: Mapping[str, Sequence[FileFacts]]) -> Iterator[CreateProblem]:
+    def check_create(self, config: ActivityDetectionConfig,
+                     inputs: Mapping[str, Sequence[FileFacts]]) -> Iterator[CreateProblem]:
         try:
             entries = self._catalogue()
             resolve(config.model_variant, entries)

@@ -118,7 +118,8 @@ class MachineStateModel:
             [encoder.transform(b.windows) for s in series for b in s.batches(ENCODE_CHUNK)]
         )
         scaler = StandardScaler().fit(features)
-        window_labels = np.concatenate([np.full(s.n_windows, label, dtype=object) for s, label in zip(series, labels, strict=False)])
+        window_labels = np.concatenate([np.full(s.n_windows, label, dtype=object)
+                                        for s, label in zip(series, labels, strict=False)])
         cc = config.classifier_config
         knn = KNeighborsClassifier(n_neighbors=k, metric=cc.metric, weights=cc.weights)
         model = cls(config, encoder, scaler, knn)
@@ -166,7 +167,8 @@ class MachineStateModel:
         if batches:
             yield from self._classify(batches, features)
 
-    def _classify(self, batches: list[WindowBatch], features: list[np.ndarray]) -> Iterator[tuple[WindowBatch, np.ndarray]]:
+    def _classify(self, batches: list[WindowBatch],
+                  features: list[np.ndarray]) -> Iterator[tuple[WindowBatch, np.ndarray]]:
         labels = self.knn.predict(np.concatenate(features))
         offset = 0
         for batch in batches:
