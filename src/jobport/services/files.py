@@ -37,7 +37,8 @@ def clean_file_id(filename: str | None) -> str:
             f"invalid file name {filename!r}",
             code="invalid_file_name",
             field="file",
-            suggestion="Send the file as a multipart part named 'file' with a plain basename of at most 255 characters.",
+            suggestion="Send the file as a multipart part named 'file' with a plain basename of at most 255 "
+                       "characters.",
         )
     return name
 

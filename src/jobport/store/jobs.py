@@ -351,17 +351,15 @@ def complete_inputs(session: Session, input_ids: Sequence[str]) -> dict[str, str
     """`finish_input(COMPLETED)` for many inputs in one guarded UPDATE; file ids of those it moved."""
     if not input_ids:
         return {}
-    now = utcnow()
-    session.execute(
+    statement = (
         update(JobInput)
         .where(JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)
-        .values(status=InputStatus.COMPLETED.value, completed_at=now, lease_owner=None, lease_expires_at=None,
+        .values(status=InputStatus.COMPLETED.value, completed_at=utcnow(), lease_owner=None, lease_expires_at=None,
                 error_message=None)
+        .returning(JobInput.id, JobInput.file_id)
         .execution_options(synchronize_session=False)
     )
-    return dict(session.execute(select(JobInput.id, JobInput.file_id).where(
-        JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.COMPLETED.value,
-        JobInput.completed_at == now)).all())
+    return {input_id: file_id for input_id, file_id in session.execute(statement)}
 
 
 def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:

@@ -1,0 +1,66 @@
+"""Callbacks as the org sees them (the native API): its deliveries with their attempt logs, replay of
+a finished delivery, and the signing secret receivers verify with (created on first use, rotated
+with a grace period in which the old secret also signs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobport.callbacks import outbox
+from jobport.callbacks.tables import CallbackAttempt, CallbackDelivery, WebhookSecret
+from jobport.domain.errors import Invalid
+from jobport.services.context import AppContext
+from jobport.services.jobs.queries import Page
+from jobport.store.db import transaction
+
+# What this service hands out: the outbox's rows, read-only for callers.
+Delivery = CallbackDelivery
+Attempt = CallbackAttempt
+SigningSecret = WebhookSecret
+PENDING, DELIVERED, FAILED = outbox.PENDING, outbox.DELIVERED, outbox.FAILED
+STATUSES = outbox.STATUSES
+
+
+@dataclass(frozen=True)
+class DeliveryDetail:
+    delivery: Delivery
+    attempts: list[Attempt]
+
+
+def signing_secret(ctx: AppContext, org_id: str) -> SigningSecret:
+    """The org's signing secret, created on first use."""
+    with transaction(ctx.sessions) as session:
+        return outbox.get_or_create_secret(session, org_id)
+
+
+def rotate_secret(ctx: AppContext, org_id: str) -> SigningSecret:
+    """A new signing secret; the old one keeps co-signing for `callback_secret_grace_seconds`."""
+    with transaction(ctx.sessions) as session:
+        return outbox.rotate_secret(session, org_id, ctx.settings.callback_secret_grace_seconds)
+
+
+def list_deliveries(ctx: AppContext, org_id: str, *, job_id: str | None, status: str | None, offset: int,
+                    limit: int) -> Page[Delivery]:
+    """The org's deliveries, newest first; `status` (any case) is pending, delivered or failed."""
+    if status is not None and status.lower() not in STATUSES:
+        raise Invalid(f"status: {status!r} is not one of {', '.join(STATUSES)}", field="status",
+                      code="invalid_parameter", suggestion="Use status=pending, delivered or failed.")
+    with ctx.sessions() as session:
+        rows, total = outbox.list_deliveries(session, org_id, job_id=job_id, status=status.lower() if status else None,
+                                             offset=offset, limit=limit)
+    return Page(rows, total)
+
+
+def delivery_detail(ctx: AppContext, org_id: str, delivery_id: str) -> DeliveryDetail:
+    """One of the org's deliveries with its attempt log (NotFound for another org's)."""
+    with ctx.sessions() as session:
+        row = outbox.get_delivery(session, org_id, delivery_id)
+        return DeliveryDetail(row, outbox.attempts_of(session, row.id))
+
+
+def replay(ctx: AppContext, org_id: str, delivery_id: str) -> DeliveryDetail:
+    """Send a delivered or failed delivery again as a new one (same URL and payload, new webhook-id);
+    Conflict while it is still pending. Returns the new delivery."""
+    with transaction(ctx.sessions) as session:
+        new_id = outbox.replay(session, org_id, delivery_id)
+    return delivery_detail(ctx, org_id, new_id)
