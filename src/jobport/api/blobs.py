@@ -1,4 +1,6 @@
-"""Signed blob downloads (`GET /blobs/<key>?filename=&expires=&signature=`): no auth header."""
+"""Signed blob downloads (`GET /blobs/<key>?filename=&expires=&signature=`): no auth header. The
+links come from every surface (Archetype outputs, Gravity result links); errors are answered in the
+format of paths outside every surface (Archetype's)."""
 
 from __future__ import annotations
 
@@ -8,28 +10,28 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from jobport.api.deps import CtxDep
-from jobport.domain.errors import DomainError, NotFound
+from jobport.api.errors import surface_route
+from jobport.api.openapi import errors
+from jobport.api.surfaces import surface_for_path
+from jobport.services import files as file_service
+
+PREFIX = "/blobs"
+router = APIRouter(tags=["downloads"], route_class=surface_route(surface_for_path(PREFIX).error_body))
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+BLOB_CONTENT = {200: {"description": "The blob's bytes: text/csv for a .csv filename, application/octet-stream else",
+                      "content": {"text/csv": BINARY, "application/octet-stream": BINARY}}}
 
 
-class LinkRefused(DomainError):
-    status_code = 403
-    default_code = "invalid_signature"
-
-
-router = APIRouter(tags=["downloads"])
-
-
-@router.get("/blobs/{key:path}", summary="Download through a signed link")
+@router.get(PREFIX + "/{key:path}", summary="Download through a signed link", response_class=StreamingResponse,
+            responses={**BLOB_CONTENT, **errors(403, 404)})
 def download_blob(
-    key: str, ctx: CtxDep, filename: str, expires: int, signature: Annotated[str, Query(max_length=128)]
+    key: str, ctx: CtxDep,
+    filename: Annotated[str, Query(description="The name to save the file as (signed with the link).")],
+    expires: Annotated[int, Query(description="Unix time the link stops working: it was signed for setting "
+                                              "`signed_url_ttl_seconds` (default 3600) from when it was listed.")],
+    signature: Annotated[str, Query(max_length=128, description="HMAC-SHA256 of key, filename and expires.")],
 ) -> StreamingResponse:
-    if not ctx.signer.verify(key, filename, expires, signature):
-        raise LinkRefused("download link is invalid or has expired",
-                          suggestion="List the outputs again to get a fresh link (links last 1 hour).")
-    if not ctx.blobs.exists(key):
-        raise NotFound("the file behind this link no longer exists", suggestion="The job may have been deleted.")
-    media = "text/csv" if filename.endswith(".csv") else "application/octet-stream"
-    return StreamingResponse(
-        ctx.blobs.iter_chunks(key), media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(ctx.blobs.size(key))},
-    )
+    found = file_service.signed_download(ctx, key, filename, expires, signature)
+    return StreamingResponse(found.chunks, media_type=found.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{found.filename}"', "Content-Length": str(found.num_bytes)})

@@ -4,7 +4,7 @@ FastAPI security schemes, so OpenAPI lists them under `securitySchemes` and on e
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -12,7 +12,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from jobport.domain.errors import Unauthorized
 from jobport.services import auth
 from jobport.services.context import AppContext
-from jobport.store.tables import Org
+
+if TYPE_CHECKING:
+    from jobport.store.tables import Org
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -54,7 +56,7 @@ def current_org(principal: CurrentPrincipal) -> Org:
     return principal.org
 
 
-CurrentOrg = Annotated[Org, Depends(current_org)]
+CurrentOrg = Annotated["Org", Depends(current_org)]
 
 
 def base_url(request: Request, ctx: AppContext) -> str:

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from jobport.blobs import keys
 from jobport.blobs.base import BlobStore
+from jobport.config import Settings
 from jobport.domain.errors import Invalid, TooLarge
 from jobport.services import files as file_service
+
+MAX_FIELD_BYTES = 1024 * 1024  # largest other form part collected in memory (Gravity's `data`)
+FORM_OVERHEAD_BYTES = 1024 * 1024  # room for part headers and other parts beside the file
+_UPLOAD_DEFAULT_MIB = Settings.model_fields["max_upload_bytes"].default // (1024 * 1024)
 
 
 class FileReceiver:
@@ -37,8 +45,8 @@ class FileReceiver:
         self.file_id: str | None = None
         self.file_type: str | None = None
         self.stats: file_service.UploadStats | None = None
-        self._cm = None
-        self._fh = None
+        self._cm: AbstractContextManager[BinaryIO] | None = None
+        self._fh: BinaryIO | None = None
         self._b64_rest = b""
         self.committed = False
 
@@ -104,68 +112,90 @@ class FileReceiver:
             self.committed = False
 
 
-async def receive_file(request: Request, receiver: FileReceiver, fields: dict[str, bytes] | None = None,
-                       max_field_bytes: int = 1024 * 1024) -> None:
-    """Stream the `file` part into `receiver`; other parts are ignored, or, with `fields`, collected
-    there by name (each at most `max_field_bytes`)."""
+class _PartRouter:
+    """python-multipart callbacks: the `file` part goes to the receiver, other named parts to
+    `fields` (when given), each at most `max_field_bytes`."""
+
+    def __init__(self, receiver: FileReceiver, fields: dict[str, bytes] | None, max_field_bytes: int) -> None:
+        self.receiver = receiver
+        self.fields = fields
+        self.max_field_bytes = max_field_bytes
+        self.on_part_begin()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
+                "on_part_end": self.on_part_end}
+
+    def on_part_begin(self) -> None:
+        self.headers: dict[str, bytes] = {}
+        self.header_field = b""
+        self.header_value = b""
+        self.into_receiver = False
+        self.collecting: str | None = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.decode("latin-1").lower()] = self.header_value
+        self.header_field, self.header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get("content-disposition", b""))
+        name = disposition.get(b"name")
+        if name == b"file":
+            filename = disposition.get(b"filename")
+            part_type = self.headers.get("content-type", b"").decode("latin-1") or None
+            self.receiver.begin(filename.decode("utf-8", errors="replace") if filename else None, part_type)
+            self.into_receiver = True
+        elif self.fields is not None and name:
+            self.collecting = name.decode("utf-8", errors="replace")
+            self.fields[self.collecting] = b""
+            self.fields[f"{self.collecting}:content-type"] = self.headers.get("content-type", b"")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.into_receiver:
+            self.receiver.write(data[start:end])
+        elif self.collecting is not None and self.fields is not None:
+            name = self.collecting
+            self.fields[name] += data[start:end]
+            if len(self.fields[name]) > self.max_field_bytes:
+                raise TooLarge(f"form field {name!r} is larger than {self.max_field_bytes} bytes", field=name,
+                               suggestion="Send large data as the 'file' part.")
+
+    def on_part_end(self) -> None:
+        if self.into_receiver:
+            self.receiver.end()
+            self.into_receiver = False
+
+
+def _check_request(request: Request, receiver: FileReceiver) -> bytes:
+    """The multipart boundary; 400 if the body is not multipart, 413 if its declared length is over
+    what the receiver may take (base64 text may be twice the file, plus room for the other parts)."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise Invalid("expected a multipart/form-data body", field="file", code="invalid_request",
                       suggestion="POST multipart/form-data with the file in a part named 'file'.")
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > receiver.max_bytes * (2 if receiver.is_base64 else 1) + 1024 * 1024:
+    most = receiver.max_bytes * (2 if receiver.is_base64 else 1) + FORM_OVERHEAD_BYTES
+    if length and length.isdigit() and int(length) > most:
         raise TooLarge(f"request is larger than the limit of {receiver.max_bytes} bytes", field="file",
                        suggestion="Split the file, or ask the operator to raise JOBPORT_MAX_UPLOAD_BYTES.")
+    return bytes(boundary)
 
-    state: dict = {"headers": {}, "field": b"", "value": b"", "active": False, "collect": None}
 
-    def on_part_begin() -> None:
-        state.update(headers={}, field=b"", value=b"", active=False, collect=None)
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].decode("latin-1").lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state["headers"].get("content-disposition", b""))
-        if disposition.get(b"name") == b"file":
-            filename = disposition.get(b"filename")
-            part_type = state["headers"].get("content-type", b"").decode("latin-1") or None
-            receiver.begin(filename.decode("utf-8", errors="replace") if filename else None, part_type)
-            state["active"] = True
-        elif fields is not None and disposition.get(b"name"):
-            name = disposition[b"name"].decode("utf-8", errors="replace")
-            state["collect"] = name
-            fields[name] = b""
-            fields[f"{name}:content-type"] = state["headers"].get("content-type", b"")
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["active"]:
-            receiver.write(data[start:end])
-        elif state["collect"] is not None:
-            name = state["collect"]
-            fields[name] += data[start:end]
-            if len(fields[name]) > max_field_bytes:
-                raise TooLarge(f"form field {name!r} is larger than {max_field_bytes} bytes", field=name,
-                               suggestion="Send large data as the 'file' part.")
-
-    def on_part_end() -> None:
-        if state["active"]:
-            receiver.end()
-            state["active"] = False
-
-    parser = MultipartParser(boundary, callbacks={
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+async def receive_file(request: Request, receiver: FileReceiver, fields: dict[str, bytes] | None = None,
+                       max_field_bytes: int = MAX_FIELD_BYTES) -> None:
+    """Stream the `file` part into `receiver`; other parts are ignored, or, with `fields`, collected
+    there by name (each at most `max_field_bytes`), with each part's content type under `<name>:content-type`."""
+    parser = MultipartParser(_check_request(request, receiver),
+                             callbacks=_PartRouter(receiver, fields, max_field_bytes).callbacks())
     try:
         async for chunk in request.stream():
             parser.write(chunk)
@@ -177,3 +207,18 @@ async def receive_file(request: Request, receiver: FileReceiver, fields: dict[st
         receiver.abort()
         raise Invalid("no 'file' part in the upload", field="file", code="missing_parameter",
                       suggestion="Send the file as a multipart part named 'file' with a filename.")
+
+
+def upload_body(is_base64: bool) -> dict[str, Any]:
+    """`openapi_extra=` of an upload route: the multipart body these functions read."""
+    limit = f"at most `max_upload_bytes` (default {_UPLOAD_DEFAULT_MIB} MiB) per file: 413 above"
+    if is_base64:
+        what = f"Base64 text of the file (the part's filename names the file); the decoded file is {limit}."
+    else:
+        what = (f"The file, with a filename (its basename is the file id) and a content type among "
+                f"{', '.join(file_service.ACCEPTED_TYPES)} (or a model file: "
+                f"{', '.join(file_service.MODEL_EXTENSIONS)}); {limit}.")
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary", "description": what}},
+    }}}}}

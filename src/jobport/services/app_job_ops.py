@@ -1,20 +1,22 @@
-"""Use cases on the jobs of an app beyond create (the super.AI surface's projects): finding a job by
-numeric id or uuid, lists with filters, responses, cancel/restart rules, review, tags, batches and
-bulk exports (a zip holding a JSON list of jobs with responses). `surface` names the jobs' surface:
-a job is visible here only on the surface it was created on."""
+"""Use cases on the jobs of an app beyond create (the super.AI surface's projects): finding the app,
+a job by numeric id or uuid, lists with filters and their page size, responses, queueing parked
+jobs, cancel/restart rules, review, tags, batches and bulk exports (a zip holding a JSON list of
+jobs with responses, fetched through a signed link). `surface` names the jobs' surface: a job is
+visible here only on the surface it was created on."""
 
 from __future__ import annotations
 
 import csv
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
 from jobport.callbacks import outbox
@@ -23,13 +25,13 @@ from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
 from jobport.services.context import AppContext
 from jobport.services.jobs import control
+from jobport.store import apps as app_store
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
-from jobport.store.tables import Batch, Job, JobInput, JobOutput, Operation
+from jobport.store.tables import App, Batch, Job, JobInput, JobOutput, Operation
 
 SORT_COLUMNS = {"id": Job.seq, "created": Job.created_at, "createdAt": Job.created_at, "completed": Job.completed_at,
                 "completedAt": Job.completed_at, "status": Job.status, "uuid": Job.uuid}
-JOB_TYPES = ("DEFAULT", "ONBOARDING", "CALIBRATION")
 CANCELLABLE = {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
 RESTARTABLE = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 
@@ -47,6 +49,29 @@ class JobFilter:
     id_search: str | None = None
 
 
+def app_of(ctx: AppContext, org_id: str, app_ref: str) -> App:
+    """The org's app by UUID (or name); 404 for an unknown app and for another org's."""
+    with ctx.sessions() as session:
+        app = app_store.get(session, org_id, app_ref)
+    if app is None:
+        raise NotFound(f"app {app_ref} not found", field="app_id", suggestion="Use the app's UUID (GET /v0.5/apps).")
+    return app
+
+
+def page_size(ctx: AppContext, requested: int | None) -> int:
+    """The size of a job list page: `superai_page_default` when not asked, at most `superai_page_max`."""
+    size = requested or ctx.settings.superai_page_default
+    if size > ctx.settings.superai_page_max:
+        raise Invalid(f"size: at most {ctx.settings.superai_page_max} jobs per page", field="size",
+                      suggestion="Ask for a smaller page and walk the pages.")
+    return size
+
+
+def queue_parked(ctx: AppContext, org_id: str, app_ref: str, job_refs: Collection[str] | None) -> int:
+    """Queue the app's parked jobs: all of them, or those named (numeric id or uuid) in `job_refs`."""
+    return control.queue_parked(ctx, org_id, app_of(ctx, org_id, app_ref).id, job_refs)
+
+
 def find_job(ctx: AppContext, org_id: str, ref: str, surface: str) -> Job:
     """A job of `surface` by numeric id or uuid."""
     with ctx.sessions() as session:
@@ -57,7 +82,7 @@ def find_job(ctx: AppContext, org_id: str, ref: str, surface: str) -> Job:
     return job
 
 
-def _filtered(org_id: str, app_id: str, surface: str, f: JobFilter):
+def _filtered(org_id: str, app_id: str, surface: str, f: JobFilter) -> Select[Job]:
     query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == surface)
     if f.created_start:
         query = query.where(Job.created_at >= f.created_start)
@@ -94,7 +119,7 @@ def _tag_match(job: Job, tags: tuple[str, ...]) -> bool:
     return not tags or bool(set(tags) & set(job.tags or []))
 
 
-def _input_lines(session, job_ids: list[str]) -> dict[str, str | None]:
+def _input_lines(session: Session, job_ids: list[str]) -> dict[str, str | None]:
     rows = session.execute(select(JobInput.job_id, JobInput.data).where(JobInput.job_id.in_(job_ids),
                                                                         JobInput.tracked.is_(True)))
     return {job_id: InputPayload.from_row(data).inline for job_id, data in rows}
@@ -110,7 +135,8 @@ def list_jobs(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFil
               sort_by: str, order_by: str) -> tuple[list[Job], dict[str, str | None], int]:
     column = SORT_COLUMNS.get(sort_by)
     if column is None:
-        raise Invalid(f"sortBy: unknown field {sort_by!r}", field="sortBy", suggestion=f"Use one of {', '.join(SORT_COLUMNS)}.")
+        raise Invalid(f"sortBy: unknown field {sort_by!r}", field="sortBy",
+                      suggestion=f"Use one of {', '.join(SORT_COLUMNS)}.")
     if order_by.lower() not in ("asc", "desc"):
         raise Invalid(f"orderBy: {order_by!r} is neither asc nor desc", field="orderBy")
     order = column.asc() if order_by.lower() == "asc" else column.desc()
@@ -168,10 +194,10 @@ def restart(ctx: AppContext, job: Job) -> Job:
 CallbackBody = Callable[[Job, str], dict[str, Any]]
 
 
-def _callback(session, job: Job, action: str, body: CallbackBody) -> None:
+def _callback(session: Session, job: Job, action: str, body: CallbackBody) -> None:
     if job.callback_url:
-        outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface=job.surface or "", event_type=f"job.{action.lower()}",
-                       url=job.callback_url, payload=body(job, action))
+        outbox.enqueue(session, org_id=job.org_id, job_id=job.id, surface=job.surface or "",
+                       event_type=f"job.{action.lower()}", url=job.callback_url, payload=body(job, action))
 
 
 def review(ctx: AppContext, job: Job, response: Any, correct: bool | None, callback_body: CallbackBody) -> Job:
@@ -182,6 +208,8 @@ def review(ctx: AppContext, job: Job, response: Any, correct: bool | None, callb
         raise Invalid(f"job {job.seq} has no output to review yet ({job.status})", field="job_id", code="invalid_state")
     with transaction(ctx.sessions) as session:
         row = session.get(Job, job.seq)
+        if row is None:  # deleted meanwhile
+            raise NotFound(f"job {job.seq} not found")
         now = utcnow()
         if response is not None:
             row.reviewed_response = response
@@ -246,7 +274,7 @@ def batch(ctx: AppContext, org_id: str, app_id: str, batch_id: str) -> tuple[Bat
     return row, jobs, counts
 
 
-def _ended_counts(session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
+def _ended_counts(session: Session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
     if not batch_ids:
         return {}
     ended = [s.value for s in TERMINAL]
@@ -254,7 +282,7 @@ def _ended_counts(session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
     for batch_id, status, count in session.execute(
             select(Job.batch_id, Job.status, func.count()).where(Job.batch_id.in_(batch_ids), Job.status.in_(ended))
             .group_by(Job.batch_id, Job.status)):
-        out.setdefault(batch_id, {})[status] = count
+        out.setdefault(str(batch_id), {})[status] = count  # batch_id is in batch_ids: never None
     return out
 
 
@@ -294,6 +322,8 @@ def export_responses(ctx: AppContext, org_id: str, app_id: str, surface: str, f:
         status, error = "FAILED", f"{type(err).__name__}: {err}"
     with transaction(ctx.sessions) as session:
         row = session.get(Operation, op_id)
+        if row is None:  # deleted with its org meanwhile
+            raise NotFound(f"operation {op_id} not found", field="operation_id")
         row.status, row.error, row.job_count, row.completed_at = status, error, count, utcnow()
         row.blob_key = key if status == "COMPLETED" else None
         session.flush()
@@ -307,3 +337,15 @@ def operation(ctx: AppContext, org_id: str, app_id: str, op_id: int) -> Operatio
     if row is None or row.org_id != org_id or row.app_id != app_id:
         raise NotFound(f"operation {op_id} not found", field="operation_id")
     return row
+
+
+def export_link(ctx: AppContext, org_id: str, app_id: str, op_id: int, base_url: str, seconds_ttl: int
+                ) -> tuple[str, int]:
+    """A signed link to a completed export's zip and its expiry (unix seconds); the link lives
+    `seconds_ttl`, at most `signed_url_ttl_seconds`."""
+    op = operation(ctx, org_id, app_id, op_id)
+    if op.status != "COMPLETED" or not op.blob_key:
+        raise Invalid(f"operation {op_id} is {op.status}; a download URL exists once it is COMPLETED",
+                      field="operation_id", code="invalid_state")
+    ttl = min(seconds_ttl, ctx.settings.signed_url_ttl_seconds)
+    return ctx.signer.sign(base_url, op.blob_key, f"jobs_{op_id}.zip", ttl=ttl)

@@ -12,11 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
+from jobport.domain.times import iso_utc
 from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import FileFacts, Pipeline
 from jobport.services import pipelines as pipeline_service
@@ -24,7 +26,7 @@ from jobport.services.context import AppContext
 from jobport.services.jobs.draft import config_problems
 from jobport.store import apps as app_store
 from jobport.store import files as file_store
-from jobport.store.db import as_utc, transaction, utcnow
+from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, AppVersion, File
 
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,49}$"
@@ -69,8 +71,12 @@ class AppCreate(AppVersionCreate, AppSettings):
     version: str = Field("1.0.0", pattern=VERSION_PATTERN)
 
 
-def _validated_version(ctx: AppContext, session, org_id: str, pipeline_key: str, body: AppVersionCreate
-                       ) -> tuple[Pipeline, str, dict[str, Any], list[tuple[str, File, dict]], PricingIn]:
+# A reference file of a version being created: (port name, the org's file, the reference's metadata).
+Reference = tuple[str, File, dict[str, Any]]
+
+
+def _validated_version(ctx: AppContext, session: Session, org_id: str, pipeline_key: str, body: AppVersionCreate
+                       ) -> tuple[Pipeline, str, dict[str, Any], list[Reference], PricingIn]:
     row = pipeline_service.resolve(session, pipeline_key, body.pipeline_version)
     pipeline = ctx.registry.get(row.pipeline_key, row.pipeline_version)
     if pipeline is None:
@@ -80,12 +86,13 @@ def _validated_version(ctx: AppContext, session, org_id: str, pipeline_key: str,
     problems: list[Problem] = []
     config = None
     try:
-        config = spec.config_model.model_validate(deep_merge(default_config(spec)[spec.component]["config"], body.config))
+        defaults = default_config(spec)[spec.component]["config"]
+        config = spec.config_model.model_validate(deep_merge(defaults, body.config))
     except ValidationError as err:
         problems += config_problems(err, "config")
     reference_ports = {p.name: p for p in spec.inputs if not p.tracked}
     files = file_store.get_many(session, org_id, [r.file_id for refs in body.references.values() for r in refs])
-    refs: list[tuple[str, File, dict]] = []
+    refs: list[Reference] = []
     for port_name, items in body.references.items():
         if port_name not in reference_ports:
             problems.append(Problem(f"references.{port_name}: not a reference port of {spec.key}",
@@ -115,7 +122,7 @@ def _validated_version(ctx: AppContext, session, org_id: str, pipeline_key: str,
     return pipeline, row.pipeline_version, config.model_dump(mode="json"), refs, pricing
 
 
-def _copy_references(ctx: AppContext, app_id: str, version: str, refs: list[tuple[str, File, dict]]) -> list[dict]:
+def _copy_references(ctx: AppContext, app_id: str, version: str, refs: list[Reference]) -> list[dict[str, Any]]:
     """Copy each reference blob under the version's own prefix; the version row stores where."""
     copied = []
     for port_name, file, metadata in refs:
@@ -129,8 +136,8 @@ def _copy_references(ctx: AppContext, app_id: str, version: str, refs: list[tupl
     return copied
 
 
-def _insert_version(session, app: App, body: AppVersionCreate, pipeline_version: str, config: dict,
-                    references: list[dict], pricing: PricingIn) -> AppVersion:
+def _insert_version(session: Session, app: App, body: AppVersionCreate, pipeline_version: str,
+                    config: dict[str, Any], references: list[dict[str, Any]], pricing: PricingIn) -> AppVersion:
     row = AppVersion(id=new_id("apv"), app_id=app.id, version=body.version, pipeline_version=pipeline_version,
                      config=config, references=references, records_per_group=pricing.records_per_group,
                      units_per_group=pricing.units_per_group, active=True, created_at=utcnow(), deactivated_at=None)
@@ -174,12 +181,20 @@ def update_settings(ctx: AppContext, org_id: str, app_ref: str, body: AppSetting
     if changes.get("batch_callback_url"):
         validate_callback_url(changes["batch_callback_url"], guard_for(ctx.settings), field="batch_callback_url")
     with transaction(ctx.sessions) as session:
-        row = session.get(App, app.id)
+        row = _app_row(session, app.id)
         for name, value in changes.items():
             setattr(row, name, value)
         row.updated_at = utcnow()
         session.flush()
         session.expunge(row)
+    return row
+
+
+def _app_row(session: Session, app_id: str) -> App:
+    """An app row known to exist (looked up by `get_app` first)."""
+    row = session.get(App, app_id)
+    if row is None:
+        raise NotFound(f"app {app_id!r} not found", field="app_id", suggestion="List apps with GET /v0.5/apps.")
     return row
 
 
@@ -202,7 +217,7 @@ def add_version(ctx: AppContext, org_id: str, app_ref: str, body: AppVersionCrea
     try:
         with transaction(ctx.sessions) as session:
             row = _insert_version(session, app, body, pipeline_version, config, references, pricing)
-            session.get(App, app.id).updated_at = utcnow()
+            _app_row(session, app.id).updated_at = utcnow()
     except IntegrityError:
         raise Conflict(f"app {app.name} already has version {body.version}", field="version",
                        code="version_exists") from None
@@ -222,7 +237,7 @@ def set_version_active(ctx: AppContext, org_id: str, app_ref: str, version: str,
     return row
 
 
-def resolve_version(session, app: App, version: str | None) -> AppVersion:
+def resolve_version(session: Session, app: App, version: str | None) -> AppVersion:
     """The version a request asked for (None = latest active); Invalid if unknown or inactive."""
     if version is None:
         row = app_store.latest_active_version(session, app.id)
@@ -238,22 +253,18 @@ def resolve_version(session, app: App, version: str | None) -> AppVersion:
     return row
 
 
-def list_apps(ctx: AppContext, org_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
+def list_apps(ctx: AppContext, org_id: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     with ctx.sessions() as session:
         rows, total = app_store.list_apps(session, org_id, offset, limit)
         versions = app_store.versions(session, [r.id for r in rows])
     return [public(r, versions[r.id]) for r in rows], total
 
 
-def get_public(ctx: AppContext, org_id: str, app_ref: str) -> dict:
+def get_public(ctx: AppContext, org_id: str, app_ref: str) -> dict[str, Any]:
     app = get_app(ctx, org_id, app_ref)
     with ctx.sessions() as session:
         versions = app_store.versions(session, [app.id])[app.id]
     return public(app, versions)
-
-
-def _iso(value) -> str | None:
-    return as_utc(value).isoformat().replace("+00:00", "Z") if value else None
 
 
 def version_public(row: AppVersion) -> dict[str, Any]:
@@ -261,7 +272,7 @@ def version_public(row: AppVersion) -> dict[str, Any]:
         "version": row.version, "pipeline_version": row.pipeline_version, "active": row.active, "config": row.config,
         "references": [{k: ref[k] for k in ("port_name", "file_id", "sha256", "num_bytes")} for ref in row.references],
         "pricing": {"records_per_group": row.records_per_group, "units_per_group": row.units_per_group},
-        "created_at": _iso(row.created_at), "deactivated_at": _iso(row.deactivated_at),
+        "created_at": iso_utc(row.created_at), "deactivated_at": iso_utc(row.deactivated_at),
     }
 
 
@@ -272,5 +283,5 @@ def public(app: App, versions: list[AppVersion]) -> dict[str, Any]:
         "latest_version": active[-1].version if active else None,
         "batch_callback_url": app.batch_callback_url, "completion_window_seconds": app.completion_window_seconds,
         "versions": [version_public(v) for v in versions],
-        "created_at": _iso(app.created_at), "updated_at": _iso(app.updated_at),
+        "created_at": iso_utc(app.created_at), "updated_at": iso_utc(app.updated_at),
     }

@@ -208,8 +208,8 @@ def list_page(ctx: AppContext, org_id: str, limit: int, after: Position | None =
         rows, has_more = file_store.page(session, org_id, limit, after, before)
     if not rows:
         return FilePage(rows, has_more, None, None)
-    # Read forwards (after, or from the start) `has_more` means older files remain; read backwards
-    # (before) it means newer ones remain, and the files we came from are older.
+    # Older files exist when reading forwards found more, or when reading back (the page we came from);
+    # newer ones when we came forwards past a cursor, or reading back found more.
     older = has_more or before is not None
     newer = after is not None or (before is not None and has_more)
     return FilePage(rows, has_more, _position(rows[-1]) if older else None, _position(rows[0]) if newer else None)
@@ -238,6 +238,8 @@ class Download:
 
 
 class LinkRefused(DomainError):
+    """A signed link whose signature does not match, or that has expired."""
+
     status_code = 403
     default_code = "invalid_signature"
 

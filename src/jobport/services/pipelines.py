@@ -9,16 +9,17 @@ from sqlalchemy.orm import Session
 
 from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.ids import new_id
+from jobport.domain.times import iso_utc
 from jobport.pipelines.registry import config_schema, default_config, user_config_schema
 from jobport.pipelines.sdk import Pipeline
 from jobport.services.context import AppContext
-from jobport.store.db import as_utc, transaction, utcnow
+from jobport.store.db import transaction, utcnow
 from jobport.store.tables import PipelineRow
 
 PUBLISHED = "published"
 
 
-def _version_tuple(version: str) -> tuple:
+def _version_tuple(version: str) -> tuple[int | str, ...]:
     return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
 
 
@@ -32,7 +33,8 @@ def _document(pipeline: Pipeline) -> dict[str, Any]:
         "outputs": [p.public() for p in spec.outputs],
         "edges": [],
         "retry_policy": spec.retry_policy.public(),
-        "pricing": {"records_per_group": spec.pricing.records_per_group, "units_per_group": spec.pricing.units_per_group},
+        "pricing": {"records_per_group": spec.pricing.records_per_group,
+                    "units_per_group": spec.pricing.units_per_group},
     }
 
 
@@ -42,9 +44,8 @@ def sync(ctx: AppContext) -> None:
     with transaction(ctx.sessions) as session:
         for pipeline in ctx.registry.all():
             spec = pipeline.spec
-            row = session.scalar(
-                select(PipelineRow).where(PipelineRow.pipeline_key == spec.key, PipelineRow.pipeline_version == spec.version)
-            )
+            row = session.scalar(select(PipelineRow).where(PipelineRow.pipeline_key == spec.key,
+                                                           PipelineRow.pipeline_version == spec.version))
             if row is None:
                 row = PipelineRow(id=new_id("ppl"), pipeline_key=spec.key, pipeline_version=spec.version,
                                   component_id=new_id("cmp"), status=PUBLISHED, visibility="platform", created_at=now)
@@ -69,11 +70,13 @@ def resolve(session: Session, key: str, version: str | None, pipeline_type: str 
                           suggestion="Pick another pipeline from GET /v0.5/batch/registry/pipelines.")
         row = max(published, key=lambda r: _version_tuple(r.pipeline_version))
     else:
-        row = next((r for r in published if r.pipeline_version == version), None)
-        if row is None:
+        wanted = next((r for r in published if r.pipeline_version == version), None)
+        if wanted is None:
             versions = ", ".join(sorted(r.pipeline_version for r in published)) or "none"
             raise Invalid(f"pipeline {key!r} has no published version {version!r}", field="pipeline_version",
-                          code="invalid_model_version", suggestion=f"Published versions: {versions}; or omit it for the latest.")
+                          code="invalid_model_version",
+                          suggestion=f"Published versions: {versions}; or omit it for the latest.")
+        row = wanted
     if pipeline_type is not None and row.pipeline_type != pipeline_type:
         raise Invalid(f"pipeline {key!r} is a {row.pipeline_type} pipeline, not {pipeline_type}", field="pipeline_type",
                       code="invalid_parameter", suggestion=f"Send pipeline_type '{row.pipeline_type}'.")
@@ -107,8 +110,8 @@ def public(row: PipelineRow, org_id: str | None = None) -> dict[str, Any]:
         "visibility": row.visibility,
         "org_id": None,
         "status": row.status,
-        "created_at": as_utc(row.created_at).isoformat().replace("+00:00", "Z"),
-        "updated_at": as_utc(row.updated_at).isoformat().replace("+00:00", "Z"),
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
     }
 
 
@@ -136,7 +139,8 @@ def list_rows(ctx: AppContext, pipeline_type: str | None, visibility: str | None
         if status:
             query = query.where(PipelineRow.status == status)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(session.scalars(query.order_by(PipelineRow.pipeline_key, PipelineRow.pipeline_version).offset(offset).limit(limit)))
+        query = query.order_by(PipelineRow.pipeline_key, PipelineRow.pipeline_version)
+        rows = list(session.scalars(query.offset(offset).limit(limit)))
     return rows, int(total)
 
 
@@ -150,5 +154,6 @@ def get_row(ctx: AppContext, pipeline_id: str) -> PipelineRow:
             if rows:
                 row = max(rows, key=lambda r: _version_tuple(r.pipeline_version))
     if row is None:
-        raise NotFound(f"pipeline {pipeline_id!r} not found", suggestion="List pipelines with GET /v0.5/batch/registry/pipelines.")
+        raise NotFound(f"pipeline {pipeline_id!r} not found",
+                       suggestion="List pipelines with GET /v0.5/batch/registry/pipelines.")
     return row

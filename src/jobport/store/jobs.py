@@ -359,7 +359,7 @@ def complete_inputs(session: Session, input_ids: Sequence[str]) -> dict[str, str
         .returning(JobInput.id, JobInput.file_id)
         .execution_options(synchronize_session=False)
     )
-    return {input_id: file_id for input_id, file_id in session.execute(statement)}
+    return dict(session.execute(statement).tuples().all())
 
 
 def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:

@@ -120,6 +120,7 @@ def test_replay_rotation_filters_and_isolation(api, server, receiver):
     rows = _deliveries(api, job_id=job["id"])
     assert [d["id"] for d in rows] == [replay["id"], delivery["id"]]  # newest first
     assert {d["id"] for d in _deliveries(api, status="delivered")} >= {delivery["id"]}
+    assert _deliveries(api, status="DELIVERED") == _deliveries(api, status="delivered")  # any case
     assert all(d["status"] == "failed" for d in _deliveries(api, status="failed"))
 
     bad = api.get("/v0.5/callbacks", params={"status": "lost"})

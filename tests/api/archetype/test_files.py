@@ -75,11 +75,25 @@ def test_cursor_paging_newest_first(api):
     assert third["has_more"] is False
     back = api.get("/v0.5/files/metadata", params={"limit": 2, "before": second["prev_cursor"]}).json()
     assert [f["file_id"] for f in back["data"]] == ["p4.csv", "p3.csv"]
+    # the newest page has no previous page, the oldest no next page
+    assert first["prev_cursor"] is None and third["next_cursor"] is None
+    assert back["prev_cursor"] is None and back["has_more"] is False and back["next_cursor"]
+    assert second["prev_cursor"] and third["prev_cursor"]
 
 
 def test_after_and_before_together_is_400(api):
     r = api.get("/v0.5/files/metadata", params={"after": "x", "before": "y"})
     assert r.status_code == 400
+    assert r.json()["errors"][0]["message"] == "after and before are mutually exclusive"
+
+
+def test_bad_cursor_and_limit_are_400(server, api):
+    r = api.get("/v0.5/files/metadata", params={"before": "not-a-cursor"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "before"
+    most = server.ctx.settings.page_max
+    r = api.get("/v0.5/files/metadata", params={"limit": most + 1})
+    assert r.status_code == 400 and r.json()["errors"][0]["message"] == f"limit: at most {most}"
+    assert api.get("/v0.5/files/metadata", params={"limit": most}).status_code == 200
 
 
 def test_info_and_delete(api):

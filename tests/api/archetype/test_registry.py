@@ -31,11 +31,18 @@ def test_list_get_and_schema(api):
                                        "flush_every_n_iteration"}
     assert "omega_1_4_base" in str(user["properties"]["model_type"])
     assert schema["inputs"] == ms["inputs"]
+    assert list(ms) == ["id", "pipeline_key", "pipeline_version", "name", "description", "pipeline_type", "components",
+                        "default_config", "config_schema", "user_config_schema", "edges", "inputs", "outputs",
+                        "retry_policy", "visibility", "org_id", "status", "created_at", "updated_at"]
+    assert ms["retry_policy"] == {"max_attempts": 3} and ms["org_id"] is None
+    assert list(schema) == ["id", "pipeline_key", "pipeline_version", "user_schema", "config_schema", "inputs",
+                            "outputs"]
 
 
 def test_filters_and_unknown(api):
     assert api.get("/v0.5/batch/registry/pipelines", params={"pipeline_type": "training"}).json()["total"] == 0
     assert api.get("/v0.5/batch/registry/pipelines", params={"status": "draft"}).json()["total"] == 0
-    r = api.get("/v0.5/batch/registry/pipelines/ppl_nope")
-    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
+    for path in ("/v0.5/batch/registry/pipelines/ppl_nope", "/v0.5/batch/registry/pipelines/ppl_nope/schema"):
+        r = api.get(path)
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
     assert api.get("/v0.5/batch/registry/pipelines", params={"pipeline_type": "nope"}).status_code == 400

@@ -1,7 +1,8 @@
 """The super.AI surface (`/v1`) in-process on SQLite and PostgreSQL with the Iris example model
 hosted as an app: jobs from inline inputs and from inputsFileUrl, job objects by id and uuid,
 responses, listing, parking, cancel/restart/review, tags, batches, exports, callbacks, expiry,
-budgets, and every bad input answered `{"message": ...}` with nothing stored."""
+budgets, the keys of every answer in wire order, and every bad input answered `{"message": ...}`
+with nothing stored."""
 
 from __future__ import annotations
 
@@ -123,6 +124,50 @@ def test_list_paging_sorting_and_filters(sai):
     assert r.status_code == 400 and "size" in r.json()["message"]
 
 
+JOB_KEYS = ["id", "uuid", "created", "completed", "callbackUrl", "appId", "status", "input", "metadata", "tags",
+            "correct", "jobType", "batchId"]
+BATCH_KEYS = ["batchId", "appId", "created", "jobCount", "state", "counts", "error"]
+
+
+def test_answers_keep_their_keys_in_wire_order(sai):
+    one = sai.create(inputs=[SETOSA]).json()
+    assert list(one) == ["message", "batchId", "jobCount", "uuid"]
+    many = sai.create(inputs=[SETOSA, VIRGINICA]).json()
+    assert list(many) == ["message", "batchId", "jobCount"] and many["jobCount"] == 2
+    assert list(sai.wait(one["uuid"])) == JOB_KEYS
+    response = sai.call("GET", f"jobs/{one['uuid']}/response").json()
+    assert list(response) == ["id", "uuid", "status", "response"]  # `error` only for a job that has one
+    page = sai.call("GET", f"apps/{sai.app_id}/jobs").json()
+    assert list(page) == ["jobs", "total", "pageSize", "pageNumber", "pages"]
+    assert [list(j) for j in page["jobs"]] == [JOB_KEYS] * 3
+    batch = sai.call("GET", f"apps/{sai.app_id}/batches/{many['batchId']}").json()
+    assert list(batch) == BATCH_KEYS + ["jobIds", "jobs"]
+    assert [list(j) for j in batch["jobs"]] == [["id", "uuid", "status"]] * 2
+    listed = sai.call("GET", f"apps/{sai.app_id}/batches", params={"all": True}).json()
+    assert list(listed) == ["batches"] and [list(b) for b in listed["batches"]] == [BATCH_KEYS] * 2
+
+    failed = sai.create(inputs=[{"not": "an iris"}]).json()
+    assert sai.wait(failed["uuid"])["status"] == "FAILED"
+    response = sai.call("GET", f"jobs/{failed['uuid']}/response").json()
+    assert list(response) == ["id", "uuid", "status", "response", "error"]
+    assert response["response"] is None and response["error"]["message"]
+    restarted = sai.call("POST", f"jobs/{failed['uuid']}/restart").json()
+    assert list(restarted) == JOB_KEYS and restarted["completed"] is None
+
+
+def test_queue_request_bodies(sai):
+    parked = sai.create(inputs=[SETOSA], pending=True).json()
+    path = f"apps/{sai.app_id}/jobs/queue"
+    r = sai.call("POST", path, content=b"{not json")
+    assert r.status_code == 400 and r.json() == {"message": "request body is not valid JSON", "field": "body"}
+    r = sai.call("POST", path, json={"jobIds": "1"})
+    assert r.status_code == 400 and r.json()["field"] == "jobIds"
+    assert sai.call("POST", path, json={"jobIds": []}).json() == {"message": "0 jobs queued", "queued": 0}
+    assert sai.job(parked["uuid"])["status"] == "PENDING"
+    assert sai.call("POST", path, json={"jobIds": [int(sai.job(parked["uuid"])["id"])]}).json()["queued"] == 1
+    assert sai.wait(parked["uuid"])["status"] == "COMPLETED"
+
+
 def test_parked_jobs_wait_until_queued_and_cancel_rules(sai):
     body = sai.create(inputs=[SETOSA, VIRGINICA], pending=True).json()
     ids = sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()["jobIds"]
@@ -183,7 +228,8 @@ def test_review_tags_and_export(sai):
     op = sai.call("POST", f"apps/{sai.app_id}/job_responses").json()["operationId"]
     status = sai.call("GET", f"operations/{sai.app_id}/{op}").json()
     assert status["id"] == op and status["status"] == "COMPLETED"
-    url = sai.call("POST", f"operations/{sai.app_id}/{op}/download-url", params={"secondsTtl": 60}).json()["downloadUrl"]
+    url = sai.call("POST", f"operations/{sai.app_id}/{op}/download-url",
+                   params={"secondsTtl": 60}).json()["downloadUrl"]
     archive = zipfile.ZipFile(io.BytesIO(sai.client.get(url).content))
     jobs = json.load(archive.open(archive.namelist()[0]))
     assert [j["id"] for j in jobs] == [job["id"]] and jobs[0]["response"] == {"label": "versicolor"}
@@ -214,8 +260,8 @@ def file_server():
 
 
 def test_inputs_file_url(sai, server, file_server):
-    _Files.routes = {"/inputs.json": json.dumps([SETOSA, VIRGINICA]).encode(), "/big.json": b"[" + b" " * (5 << 20) + b"]",
-                     "/object.json": b'{"a": 1}'}
+    _Files.routes = {"/inputs.json": json.dumps([SETOSA, VIRGINICA]).encode(),
+                     "/big.json": b"[" + b" " * (5 << 20) + b"]", "/object.json": b'{"a": 1}'}
     url = file_server + "/inputs.json"
     r = sai.create(inputsFileUrl=url)
     assert r.status_code == 400 and "refused" in r.json()["message"]  # loopback refused by default
@@ -276,7 +322,8 @@ def test_callbacks_job_review_and_batch(server, example_model):
         assert batch == {"version": "2", "entityType": "batch", "entityId": body["batchId"], "state": "COMPLETED",
                          "appId": sai.app_id}
         sai.call("PATCH", f"jobs/{ids[0]}/review", json={"correct": True})
-        wait_until(lambda: any(json.loads(r["body"]).get("action") == "ACCEPTED" for r in receiver.received), timeout=30)
+        wait_until(lambda: any(json.loads(r["body"]).get("action") == "ACCEPTED" for r in receiver.received),
+                   timeout=30)
         assert all("webhook-signature" in {k.lower() for k in r["headers"]} for r in receiver.received)
     finally:
         receiver.close()

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/files", tags=["files"], route_class=surface_route(re
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 FILE_CONTENT = {200: {"description": "The file's bytes, with its content type",
-                      "content": {media_type: BINARY for media_type in file_service.ACCEPTED_TYPES}}}
+                      "content": dict.fromkeys((*file_service.ACCEPTED_TYPES, "application/octet-stream"), BINARY)}}
 
 
 async def _upload(request: Request, ctx: AppContext, org_id: str, is_base64: bool) -> dict[str, Any]:
@@ -43,15 +43,15 @@ async def _upload(request: Request, ctx: AppContext, org_id: str, is_base64: boo
              responses=errors(400, 413), openapi_extra=upload_body(is_base64=False))
 async def upload_file(request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
     """The part's basename is the file's id; uploading a name again replaces the org's file of that
-    name. At most `max_upload_bytes` (default 512 MiB) per file: 413 above."""
+    name. The size limit is setting `max_upload_bytes` (see the body)."""
     return await _upload(request, ctx, org.id, is_base64=False)
 
 
 @router.post("/base64", summary="Upload a file whose multipart part holds base64 text",
              response_model=schemas.FileUploaded, responses=errors(400, 413), openapi_extra=upload_body(is_base64=True))
 async def upload_base64(request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    """Like `POST /files`, with the part's text decoded from base64; the decoded file is at most
-    `max_upload_bytes` (default 512 MiB): 413 above."""
+    """Like `POST /files`, with the part's text decoded from base64; the size limit (setting
+    `max_upload_bytes`) applies to the decoded file."""
     return await _upload(request, ctx, org.id, is_base64=True)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobport.blobs.signing import UrlSigner
 from jobport.callbacks import payloads
@@ -11,7 +11,9 @@ from jobport.domain.errors import Problem
 from jobport.domain.ids import error_uid
 from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
 from jobport.domain.times import as_utc
-from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
+
+if TYPE_CHECKING:  # rows are passed in; the API layer never queries the store
+    from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
 QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}
 

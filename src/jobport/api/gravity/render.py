@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobport.callbacks import payloads
 from jobport.domain.errors import Problem
 from jobport.domain.statuses import gravity_status
-from jobport.store.db import as_utc
-from jobport.store.tables import Job
+from jobport.domain.times import as_utc
+
+if TYPE_CHECKING:  # rows are passed in; the API layer never queries the store
+    from jobport.store.tables import Job
 
 
 def envelope(data: Any) -> dict[str, Any]:

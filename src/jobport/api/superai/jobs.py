@@ -1,5 +1,7 @@
 """super.AI routes (`/v1`), as the official `superai` SDK calls them. Apps are addressed by UUID,
-jobs by numeric id or uuid; errors are `{"message": ...}`."""
+jobs by numeric id or uuid; errors are `{"message": ...}`. Each route parses the wire, calls the
+services (`records` for create, `app_job_ops` for the rest) and renders the answer (`render`, shaped
+by the models in `schemas`)."""
 
 from __future__ import annotations
 
@@ -9,128 +11,67 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from jobport.api.deps import CtxDep, CurrentOrg, base_url
 from jobport.api.errors import surface_route
-from jobport.api.superai import render
-from jobport.callbacks.urls import guard_for, validate_callback_url
-from jobport.domain.errors import Invalid, NotFound, TooLarge
-from jobport.outbound import UrlGuard
-from jobport.outbound.fetch import FetchError, fetch_limited
+from jobport.api.openapi import errors
+from jobport.api.superai import render, schemas
+from jobport.config import Settings
+from jobport.domain.errors import Invalid
 from jobport.services import app_job_ops
 from jobport.services.context import AppContext
-from jobport.services.jobs import control, records
-from jobport.store import apps as app_store
-from jobport.store.tables import App, Org
+from jobport.services.jobs import records
 
 SURFACE = "superai"
 router = APIRouter(tags=["super.AI"], route_class=surface_route(render.error_body))
 
-
-class CreateJobsIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    callbackUrl: str | None = Field(None, max_length=2048)
-    inputs: Any = None
-    inputsFileUrl: str | None = Field(None, max_length=2048)
-    metadata: dict[str, Any] | None = None
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    pending: bool | None = None
-    addToQueue: bool | None = None
-    jobType: str = "DEFAULT"
-    labeler: str | None = None
+StatusQuery = Annotated[list[str] | None, Query(description="Statuses, repeated or comma-separated.")]
+DateQuery = Annotated[str | None, Query(description="ISO 8601, e.g. 2024-01-31T00:00:00Z (UTC if no zone).")]
 
 
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    response: Any = None
-    correct: bool | None = None
+def _setting(name: str) -> str:
+    """How a description names a limit: the setting and its default."""
+    return f"`{name}` (default {Settings.model_fields[name].default})"
 
 
-class TagsIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    tags: list[str] = Field(min_length=1, max_length=100)
+def _json_body(model: type[BaseModel], required: bool) -> dict[str, Any]:
+    """`openapi_extra` documenting a body the route reads itself (to answer in the surface's words)."""
+    return {"requestBody": {"required": required, "content": {"application/json": {
+        "schema": model.model_json_schema()}}}}
 
 
-def _app(ctx: AppContext, org: Org, app_id: str) -> App:
-    with ctx.sessions() as session:
-        app = app_store.get(session, org.id, app_id)
-    if app is None:
-        raise NotFound(f"app {app_id} not found", field="app_id", suggestion="Use the app's UUID (GET /v0.5/apps).")
-    return app
+def _invalid(err: ValidationError) -> Invalid:
+    first = err.errors()[0]
+    return Invalid(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
+                   field=str(first["loc"][0]) if first["loc"] else "body")
 
 
-def _inputs_from(ctx: AppContext, body: CreateJobsIn) -> list[dict[str, Any]]:
-    if (body.inputs is None) == (body.inputsFileUrl is None):
-        raise Invalid("give either `inputs` or `inputsFileUrl`" if body.inputs is None else
-                      "give only one of `inputs` and `inputsFileUrl`", field="inputs",
-                      suggestion="Send the input objects inline, or the URL of a JSON file holding that array.")
-    limit = ctx.settings.superai_inputs_max_bytes
-    if body.inputsFileUrl is not None:
-        guard = UrlGuard(allow_private=ctx.settings.fetch_allow_private_networks)
-        try:
-            fetched = fetch_limited(body.inputsFileUrl, max_bytes=limit, guard=guard,
-                                    timeout=ctx.settings.fetch_timeout_seconds)
-        except FetchError as err:
-            if err.kind == "too_large":
-                raise TooLarge(f"inputsFileUrl: {err.message}", field="inputsFileUrl") from None
-            raise Invalid(f"inputsFileUrl: {err.message}", field="inputsFileUrl", code=f"fetch_{err.kind}") from None
-        try:
-            inputs = orjson.loads(fetched.content)
-        except orjson.JSONDecodeError as err:
-            raise Invalid(f"inputsFileUrl: the file is not JSON ({err})", field="inputsFileUrl",
-                          suggestion="Serve a JSON array of input objects.") from None
-        field = "inputsFileUrl"
-    else:
-        inputs, field = body.inputs, "inputs"
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
-        raise Invalid(f"{field}: expected a non-empty array of objects", field=field,
-                      suggestion='e.g. "inputs": [{"image_url": "https://..."}]')
-    if len(inputs) > ctx.settings.superai_max_jobs_per_request:
-        raise Invalid(f"{field}: {len(inputs)} inputs is more than {ctx.settings.superai_max_jobs_per_request} per "
-                      "request", field=field, suggestion="Split them over several requests.")
-    return inputs
-
-
-@router.post("/apps/{app_id}/jobs", summary="Create jobs (one request = one batch)")
-async def create_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict:
-    raw = await request.body()
-    if len(raw) > ctx.settings.superai_inputs_max_bytes:
-        raise TooLarge(f"request body is larger than {ctx.settings.superai_inputs_max_bytes} bytes", field="inputs",
-                       suggestion="Send at most 4 MB of inputs per request, or use inputsFileUrl.")
+def _json_of(raw: bytes) -> Any:
     try:
-        body = CreateJobsIn.model_validate(orjson.loads(raw or b"null"))
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise Invalid("request body is not valid JSON", field="body") from None
+
+
+def _create_body(raw: bytes) -> schemas.CreateJobsIn:
+    try:
+        return schemas.CreateJobsIn.model_validate(_json_of(raw or b"null"))
     except ValidationError as err:
-        first = err.errors()[0]
-        raise Invalid(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
-                      field=str(first["loc"][0]) if first["loc"] else "body") from None
-    app = _app(ctx, org, app_id)
-    if body.jobType.upper() not in app_job_ops.JOB_TYPES:
-        raise Invalid(f"jobType: {body.jobType!r} is not one of {', '.join(app_job_ops.JOB_TYPES)}", field="jobType")
-    if body.callbackUrl:
-        await run_in_threadpool(validate_callback_url, body.callbackUrl, guard_for(ctx.settings), field="callbackUrl")
-    inputs = await run_in_threadpool(_inputs_from, ctx, body)
-    parked = bool(body.pending) or body.addToQueue is False
-    batch_id, uuids = await run_in_threadpool(records.create_record_jobs, ctx, records.RecordJobsRequest(
-        org_id=org.id, app=app, inputs=inputs, surface=SURFACE, callback_url=body.callbackUrl,
-        metadata=body.metadata, tags=tuple(body.tags), parked=parked, job_type=body.jobType.upper()))
-    answer: dict[str, Any] = {"message": "Jobs submitted", "batchId": batch_id, "jobCount": len(uuids)}
-    if len(uuids) == 1:
-        answer["uuid"] = uuids[0]
-    return answer
+        raise _invalid(err) from None
 
 
-@router.post("/apps/{app_id}/jobs/queue", summary="Queue parked jobs (all, or `jobIds`)")
-async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict:
-    raw = await request.body()
-    ids = None
-    if raw.strip():
-        value = orjson.loads(raw)
-        ids = [str(i) for i in value.get("jobIds", [])] if isinstance(value, dict) and "jobIds" in value else None
-    moved = await run_in_threadpool(control.queue_parked, ctx, org.id, _app(ctx, org, app_id).id, ids)
-    return {"message": f"{moved} jobs queued", "queued": moved}
+def _queue_refs(raw: bytes) -> list[str] | None:
+    """The jobs a queue request names (numeric ids or uuids); None (all parked jobs) when the body
+    is empty, not an object, or has no `jobIds`."""
+    value = _json_of(raw) if raw.strip() else None
+    if not isinstance(value, dict):
+        return None
+    try:
+        job_ids = schemas.SuperAIQueueIn.model_validate(value).jobIds
+    except ValidationError as err:
+        raise _invalid(err) from None
+    return None if job_ids is None else [str(i) for i in job_ids]
 
 
 def _date(value: str | None, name: str) -> datetime | None:
@@ -139,12 +80,15 @@ def _date(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(f"{name}: {value!r} is not a date", field=name, suggestion="Use the format 2024-01-31T00:00:00Z.") from None
+        raise Invalid(f"{name}: {value!r} is not a date", field=name,
+                      suggestion="Use the format 2024-01-31T00:00:00Z.") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _filters(createdStartDate=None, createdEndDate=None, completedStartDate=None, completedEndDate=None,
-             statusIn=None, tags=None, correct=None, batchId=None, idSearch=None) -> app_job_ops.JobFilter:
+def _filters(createdStartDate: str | None = None, createdEndDate: str | None = None,
+             completedStartDate: str | None = None, completedEndDate: str | None = None,
+             statusIn: list[str] | None = None, tags: list[str] | None = None, correct: bool | None = None,
+             batchId: str | None = None, idSearch: str | None = None) -> app_job_ops.JobFilter:
     statuses: list[str] = []
     for item in statusIn or []:
         statuses += [s for s in item.split(",") if s.strip()]
@@ -155,122 +99,159 @@ def _filters(createdStartDate=None, createdEndDate=None, completedStartDate=None
         correct=correct, batch_id=batchId, id_search=idSearch)
 
 
-@router.get("/apps/{app_id}/jobs", summary="List jobs (without responses)")
-def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
-              page: Annotated[int, Query(ge=0)] = 0, size: Annotated[int | None, Query(ge=1)] = None,
-              sortBy: str = "id", orderBy: str = "asc",
-              createdStartDate: str | None = None, createdEndDate: str | None = None,
-              completedStartDate: str | None = None, completedEndDate: str | None = None,
-              statusIn: Annotated[list[str] | None, Query()] = None, tags: Annotated[list[str] | None, Query()] = None,
-              correct: bool | None = None) -> dict:
-    size = size or ctx.settings.superai_page_default
-    if size > ctx.settings.superai_page_max:
-        raise Invalid(f"size: at most {ctx.settings.superai_page_max} jobs per page", field="size",
-                      suggestion="Ask for a smaller page and walk the pages.")
-    app = _app(ctx, org, app_id)
-    f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn, tags, correct)
-    jobs, lines, total = app_job_ops.list_jobs(ctx, org.id, app.id, SURFACE, f, page, size, sortBy, orderBy)
-    return {"jobs": [render.job_public(j, lines.get(j.id)) for j in jobs], "total": total, "pageSize": size,
-            "pageNumber": page, "pages": -(-total // size)}
-
-
-@router.get("/jobs/{job_id}", summary="One job (numeric id or uuid)")
-def get_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
+def _job_body(ctx: AppContext, job: Any) -> dict[str, Any]:
     return render.job_public(job, app_job_ops.input_line(ctx, job))
 
 
-@router.get("/jobs/{job_id}/response", summary="The job's output")
-def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
+@router.post("/apps/{app_id}/jobs", summary="Create jobs (one request = one batch)",
+             description=f"One job per input object. The body is at most {_setting('superai_inputs_max_bytes')} "
+                         f"bytes (413 above), and so is the file at `inputsFileUrl`; at most "
+                         f"{_setting('superai_max_jobs_per_request')} inputs per request. `uuid` is answered only "
+                         "when one job was made.",
+             response_model=schemas.SuperAIJobsCreated, response_model_exclude_unset=True,
+             responses=errors(404, 413), openapi_extra=_json_body(schemas.CreateJobsIn, required=True))
+async def create_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    raw = await request.body()
+    records.check_request_size(ctx, len(raw))
+    body = _create_body(raw)
+    batch_id, uuids = await run_in_threadpool(records.submit_records, ctx, records.RecordSubmission(
+        org_id=org.id, app_ref=app_id, surface=SURFACE, inputs=body.inputs, inputs_file_url=body.inputsFileUrl,
+        callback_url=body.callbackUrl, metadata=body.metadata, tags=tuple(body.tags), pending=body.pending,
+        add_to_queue=body.addToQueue, job_type=body.jobType))
+    return render.jobs_created(batch_id, uuids)
+
+
+@router.post("/apps/{app_id}/jobs/queue", summary="Queue parked jobs (all, or `jobIds`)",
+             response_model=schemas.SuperAIJobsQueued, responses=errors(404),
+             openapi_extra=_json_body(schemas.SuperAIQueueIn, required=False))
+async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    refs = _queue_refs(await request.body())
+    moved = await run_in_threadpool(app_job_ops.queue_parked, ctx, org.id, app_id, refs)
+    return {"message": f"{moved} jobs queued", "queued": moved}
+
+
+@router.get("/apps/{app_id}/jobs", summary="List jobs (without responses)",
+            description=f"`size` defaults to {_setting('superai_page_default')}, at most "
+                        f"{_setting('superai_page_max')}; a larger one is a 400.",
+            response_model=schemas.SuperAIJobList, responses=errors(404))
+def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
+              page: Annotated[int, Query(ge=0, description="0-based.")] = 0,
+              size: Annotated[int | None, Query(ge=1)] = None,
+              sortBy: str = "id", orderBy: str = "asc",
+              createdStartDate: DateQuery = None, createdEndDate: DateQuery = None,
+              completedStartDate: DateQuery = None, completedEndDate: DateQuery = None,
+              statusIn: StatusQuery = None, tags: Annotated[list[str] | None, Query()] = None,
+              correct: bool | None = None) -> dict[str, Any]:
+    size = app_job_ops.page_size(ctx, size)
+    app = app_job_ops.app_of(ctx, org.id, app_id)
+    f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn, tags, correct)
+    jobs, lines, total = app_job_ops.list_jobs(ctx, org.id, app.id, SURFACE, f, page, size, sortBy, orderBy)
+    return render.job_list(jobs, lines, total, page, size)
+
+
+@router.get("/jobs/{job_id}", summary="One job (numeric id or uuid)", response_model=schemas.SuperAIJob,
+            responses=errors(404))
+def get_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    return _job_body(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+
+
+@router.get("/jobs/{job_id}/response", summary="The job's output", response_model=schemas.SuperAIJobResponse,
+            response_model_exclude_unset=True, responses=errors(404))
+def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
     job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
-    body: dict[str, Any] = {"id": str(job.seq), "uuid": job.uuid, "status": render.status_of(job),
-                            "response": app_job_ops.job_response(ctx, job)}
-    if job.error:
-        body["error"] = job.error
-    return body
+    return render.job_response(job, app_job_ops.job_response(ctx, job))
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel (SCHEDULED, IN_PROGRESS or SUSPENDED jobs)")
-async def cancel_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
-    job = await run_in_threadpool(app_job_ops.cancel, ctx, job)
-    return get_job(str(job.seq), ctx, org)
+@router.post("/jobs/{job_id}/cancel", summary="Cancel (SCHEDULED, IN_PROGRESS or SUSPENDED jobs)",
+             response_model=schemas.SuperAIJob, responses=errors(404, 409))
+def cancel_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    job = app_job_ops.cancel(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+    return _job_body(ctx, job)
 
 
-@router.post("/jobs/{job_id}/restart", summary="Restart a FAILED, CANCELED or EXPIRED job")
-async def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
-    job = await run_in_threadpool(app_job_ops.restart, ctx, job)
-    return get_job(str(job.seq), ctx, org)
+@router.post("/jobs/{job_id}/restart", summary="Restart a FAILED, CANCELED or EXPIRED job",
+             response_model=schemas.SuperAIJob, responses=errors(404, 409))
+def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    job = app_job_ops.restart(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+    return _job_body(ctx, job)
 
 
-@router.patch("/jobs/{job_id}/review", summary="Edit the output and/or mark it correct")
-async def review_job(job_id: str, body: ReviewIn, ctx: CtxDep, org: CurrentOrg) -> dict:
-    job = await run_in_threadpool(app_job_ops.find_job, ctx, org.id, job_id, SURFACE)
-    job = await run_in_threadpool(app_job_ops.review, ctx, job, body.response, body.correct,
-                                   render.job_callback)
-    return {"message": "Job reviewed", "id": str(job.seq), "status": render.status_of(job), "correct": job.correct}
+@router.patch("/jobs/{job_id}/review", summary="Edit the output and/or mark it correct",
+              response_model=schemas.SuperAIReviewed, responses=errors(404))
+def review_job(job_id: str, body: schemas.SuperAIReviewIn, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
+    job = app_job_ops.review(ctx, job, body.response, body.correct, render.job_callback)
+    return render.job_reviewed(job)
 
 
-@router.get("/apps/{app_id}/batches", summary="Batches whose jobs are not all processed")
-def list_batches(app_id: str, ctx: CtxDep, org: CurrentOrg, all: bool = False) -> dict:
-    app = _app(ctx, org, app_id)
+@router.get("/apps/{app_id}/batches", summary="Batches whose jobs are not all processed (`all=true`: every batch)",
+            response_model=schemas.SuperAIBatchList, responses=errors(404))
+def list_batches(app_id: str, ctx: CtxDep, org: CurrentOrg, all: bool = False) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
     rows = app_job_ops.batches(ctx, org.id, app.id, unprocessed_only=not all)
     return {"batches": [render.batch_public(b, None, counts) for b, counts in rows]}
 
 
-@router.get("/apps/{app_id}/batches/{batch_id}", summary="One batch with its job ids")
-def get_batch(app_id: str, batch_id: str, ctx: CtxDep, org: CurrentOrg) -> dict:
-    app = _app(ctx, org, app_id)
+@router.get("/apps/{app_id}/batches/{batch_id}", summary="One batch with its job ids",
+            response_model=schemas.SuperAIBatchWithJobs, responses=errors(404))
+def get_batch(app_id: str, batch_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
     row, jobs, counts = app_job_ops.batch(ctx, org.id, app.id, batch_id)
     return render.batch_public(row, jobs, counts)
 
 
-@router.put("/apps/{app_id}/jobs/tags", summary="Add tags to the jobs named by the query")
-def add_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearch: str | None = None,
-             batchId: str | None = None, createdStartDate: str | None = None) -> dict:
-    app = _app(ctx, org, app_id)
+@router.put("/apps/{app_id}/jobs/tags", summary="Add tags to the jobs named by the query",
+            response_model=schemas.SuperAITagsChanged, responses=errors(404))
+def add_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg,
+             idSearch: str | None = None, batchId: str | None = None,
+             createdStartDate: DateQuery = None) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=True, callback_body=render.job_callback)
+    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=True,
+                                      callback_body=render.job_callback)
     return {"message": "Tags added", "updated": updated}
 
 
-@router.delete("/apps/{app_id}/jobs/tags", summary="Remove tags from the jobs named by the query")
-def remove_tags(app_id: str, body: TagsIn, ctx: CtxDep, org: CurrentOrg, idSearch: str | None = None,
-                batchId: str | None = None, createdStartDate: str | None = None) -> dict:
-    app = _app(ctx, org, app_id)
+@router.delete("/apps/{app_id}/jobs/tags", summary="Remove tags from the jobs named by the query",
+               response_model=schemas.SuperAITagsChanged, responses=errors(404))
+def remove_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg,
+                idSearch: str | None = None, batchId: str | None = None,
+                createdStartDate: DateQuery = None) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
-    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=False, callback_body=render.job_callback)
+    updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=False,
+                                      callback_body=render.job_callback)
     return {"message": "Tags removed", "updated": updated}
 
 
-@router.post("/apps/{app_id}/job_responses", summary="Export jobs with responses (an operation)")
-async def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
-                      createdStartDate: str | None = None, createdEndDate: str | None = None,
-                      completedStartDate: str | None = None, completedEndDate: str | None = None,
-                      statusIn: Annotated[list[str] | None, Query()] = None, batchId: str | None = None,
-                      idSearch: str | None = None, sendEmail: bool | None = None, withHistory: bool | None = None) -> dict:
-    app = _app(ctx, org, app_id)
+@router.post("/apps/{app_id}/job_responses", summary="Export jobs with responses (an operation)",
+             description="`sendEmail` and `withHistory` are accepted and ignored.",
+             response_model=schemas.SuperAIExportStarted, responses=errors(404))
+def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
+                createdStartDate: DateQuery = None, createdEndDate: DateQuery = None,
+                completedStartDate: DateQuery = None, completedEndDate: DateQuery = None,
+                statusIn: StatusQuery = None, batchId: str | None = None, idSearch: str | None = None,
+                sendEmail: bool | None = None, withHistory: bool | None = None) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn,
                  batchId=batchId, idSearch=idSearch)
-    op = await run_in_threadpool(app_job_ops.export_responses, ctx, org.id, app.id, SURFACE, f, render.job_public)
+    op = app_job_ops.export_responses(ctx, org.id, app.id, SURFACE, f, render.job_public)
     return {"operationId": op.id}
 
 
-@router.get("/operations/{app_id}/{operation_id}", summary="An export operation's status")
-def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) -> dict:
-    op = app_job_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
-    return {"id": op.id, "status": op.status, "kind": op.kind, "jobCount": op.job_count, "error": op.error,
-            "created": render.iso(op.created_at), "completed": render.iso(op.completed_at)}
+@router.get("/operations/{app_id}/{operation_id}", summary="An export operation's status",
+            response_model=schemas.SuperAIOperation, responses=errors(404))
+def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
+    return render.operation_public(app_job_ops.operation(ctx, org.id, app.id, operation_id))
 
 
-@router.post("/operations/{app_id}/{operation_id}/download-url", summary="A signed link to the export's zip")
+@router.post("/operations/{app_id}/{operation_id}/download-url", summary="A signed link to the export's zip",
+             description=f"The link lives `secondsTtl` seconds, at most {_setting('signed_url_ttl_seconds')}; "
+                         "400 until the operation is COMPLETED.",
+             response_model=schemas.SuperAIDownloadUrl, responses=errors(404))
 def download_url(app_id: str, operation_id: int, request: Request, ctx: CtxDep, org: CurrentOrg,
-                 secondsTtl: Annotated[int, Query(ge=1)] = 60) -> dict:
-    op = app_job_ops.operation(ctx, org.id, _app(ctx, org, app_id).id, operation_id)
-    if op.status != "COMPLETED" or not op.blob_key:
-        raise Invalid(f"operation {operation_id} is {op.status}; a download URL exists once it is COMPLETED",
-                      field="operation_id", code="invalid_state")
-    ttl = min(secondsTtl, ctx.settings.signed_url_ttl_seconds)
-    url, expires = ctx.signer.sign(base_url(request, ctx), op.blob_key, f"jobs_{operation_id}.zip", ttl=ttl)
+                 secondsTtl: Annotated[int, Query(ge=1)] = 60) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id)
+    url, expires = app_job_ops.export_link(ctx, org.id, app.id, operation_id, base_url(request, ctx), secondsTtl)
     return {"downloadUrl": url, "expires": expires}

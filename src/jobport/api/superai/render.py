@@ -1,4 +1,5 @@
-"""Wire shapes of the super.AI surface: job objects, batches, callbacks, errors."""
+"""Wire shapes of the super.AI surface: job objects, lists, batches, operations, callbacks, errors.
+Each function builds the dict of one answer, keys in wire order (the models in `schemas`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import orjson
 
 from jobport.domain.errors import Problem
 from jobport.domain.statuses import JobStatus, superai_status
-from jobport.store.db import as_utc
-from jobport.store.tables import Batch, Job
+from jobport.domain.times import as_utc
 
 
 def error_body(problems: list[Problem]) -> dict[str, Any]:
@@ -27,13 +27,15 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def status_of(job: Job) -> str:
+def status_of(job: Any) -> str:
+    """The job's super.AI status; a reviewed COMPLETED job is REVIEWED."""
     if job.reviewed_at is not None and job.status == JobStatus.COMPLETED.value:
         return "REVIEWED"
     return superai_status(job.status)
 
 
-def job_public(job: Job, input_line: str | None) -> dict[str, Any]:
+def job_public(job: Any, input_line: str | None) -> dict[str, Any]:
+    """The job object (`schemas.SuperAIJob`); `input_line` is its one JSON input record."""
     completed = job.completed_at or job.failed_at or job.cancelled_at
     return {
         "id": str(job.seq),
@@ -52,12 +54,44 @@ def job_public(job: Job, input_line: str | None) -> dict[str, Any]:
     }
 
 
-def job_callback(job: Job, action: str = "RESOLVED") -> dict[str, Any]:
+def jobs_created(batch_id: str, uuids: list[str]) -> dict[str, Any]:
+    """`schemas.SuperAIJobsCreated`: `uuid` only when the request made one job."""
+    answer: dict[str, Any] = {"message": "Jobs submitted", "batchId": batch_id, "jobCount": len(uuids)}
+    if len(uuids) == 1:
+        answer["uuid"] = uuids[0]
+    return answer
+
+
+def job_list(jobs: list[Any], input_lines: dict[str, str | None], total: int, page: int, size: int) -> dict[str, Any]:
+    """One page of job objects (`schemas.SuperAIJobList`)."""
+    return {"jobs": [job_public(j, input_lines.get(j.id)) for j in jobs], "total": total, "pageSize": size,
+            "pageNumber": page, "pages": -(-total // size)}
+
+
+def job_response(job: Any, response: Any) -> dict[str, Any]:
+    """`schemas.SuperAIJobResponse`: `error` only when the job has one."""
+    body: dict[str, Any] = {"id": str(job.seq), "uuid": job.uuid, "status": status_of(job), "response": response}
+    if job.error:
+        body["error"] = job.error
+    return body
+
+
+def job_reviewed(job: Any) -> dict[str, Any]:
+    return {"message": "Job reviewed", "id": str(job.seq), "status": status_of(job), "correct": job.correct}
+
+
+def operation_public(op: Any) -> dict[str, Any]:
+    """An export operation (`schemas.SuperAIOperation`)."""
+    return {"id": op.id, "status": op.status, "kind": op.kind, "jobCount": op.job_count, "error": op.error,
+            "created": iso(op.created_at), "completed": iso(op.completed_at)}
+
+
+def job_callback(job: Any, action: str = "RESOLVED") -> dict[str, Any]:
     """The legacy v1 job callback: no output, the receiver fetches it."""
     return {"id": job.seq, "uuid": job.uuid, "state": status_of(job), "action": action, "postProcessingEnabled": False}
 
 
-def job_moved_callback(job: Job, counts: dict[str, int], event_type: str) -> dict[str, Any]:
+def job_moved_callback(job: Any, counts: dict[str, int], event_type: str) -> dict[str, Any]:
     """The callback of a job that ended (or was suspended): super.AI's legacy v1 body, no envelope."""
     return job_callback(job, "RESOLVED")
 
@@ -79,7 +113,8 @@ def batch_state(counts: dict[str, int], total: int) -> str:
     return "FAILED" if completed == 0 else "PARTIAL_FAILURE"
 
 
-def batch_public(batch: Batch, jobs: list[Job] | None, ended_counts: dict[str, int]) -> dict[str, Any]:
+def batch_public(batch: Any, jobs: list[Any] | None, ended_counts: dict[str, int]) -> dict[str, Any]:
+    """A batch (`schemas.SuperAIBatch`), with its jobs (`schemas.SuperAIBatchWithJobs`) when given."""
     body: dict[str, Any] = {
         "batchId": batch.id,
         "appId": batch.app_id,

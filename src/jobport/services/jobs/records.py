@@ -2,6 +2,11 @@
 input object one job, run in record mode (the object travels inline as a one-line JSONL input: no
 blob, no per-job file). Creating N jobs is one transaction of bulk inserts (batch, jobs, inputs,
 events, usage), so 10,000 inputs cost a few statements, not 50,000 ORM flushes.
+
+`submit_records` is the create request's rules, in the order they are checked: the request size
+(`superai_inputs_max_bytes`), the app, the job type, the callback URL, then the inputs, given inline
+or as the URL of a JSON file (fetched behind the SSRF guard, at most `superai_inputs_max_bytes`),
+at most `superai_max_jobs_per_request` of them; `pending: true` or `addToQueue: false` parks them.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from jobport.callbacks.urls import guard_for, validate_callback_url
+from jobport.domain.errors import Invalid, TooLarge
 from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import JobStatus
+from jobport.outbound import FetchError, UrlGuard, fetch_limited
+from jobport.services import app_job_ops
 from jobport.services import usage as usage_service
 from jobport.services.context import AppContext
 from jobport.services.jobs.app_template import app_run
@@ -26,6 +35,7 @@ from jobport.store.tables import App, Batch
 
 RECORD_FILENAME = "input.jsonl"
 RESPONSE_FILENAME = "response.jsonl"
+JOB_TYPES = ("DEFAULT", "ONBOARDING", "CALIBRATION")
 
 
 @dataclass(frozen=True)
@@ -82,3 +92,93 @@ def create_record_jobs(ctx: AppContext, request: RecordJobsRequest) -> tuple[str
     if not request.parked:
         ctx.wake_scheduler()
     return batch_id, [d.uuid for d in drafts]
+
+
+@dataclass(frozen=True)
+class RecordSubmission:
+    """A create request as the surface received it (`app_ref`: the app's UUID)."""
+
+    org_id: str
+    app_ref: str
+    surface: str
+    inputs: Any = None
+    inputs_file_url: str | None = None
+    callback_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    pending: bool | None = None
+    add_to_queue: bool | None = None
+    job_type: str = "DEFAULT"
+
+
+def check_request_size(ctx: AppContext, num_bytes: int) -> None:
+    """413 for a create request body over `superai_inputs_max_bytes`."""
+    limit = ctx.settings.superai_inputs_max_bytes
+    if num_bytes > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes", field="inputs",
+                       suggestion="Send at most 4 MB of inputs per request, or use inputsFileUrl.")
+
+
+def job_type_of(value: str) -> str:
+    """The job type in capitals, one of `JOB_TYPES` (any case accepted)."""
+    if value.upper() not in JOB_TYPES:
+        raise Invalid(f"jobType: {value!r} is not one of {', '.join(JOB_TYPES)}", field="jobType")
+    return value.upper()
+
+
+def is_parked(pending: bool | None, add_to_queue: bool | None) -> bool:
+    """Jobs wait parked when asked `pending: true` or `addToQueue: false`; by default they are queued."""
+    return bool(pending) or add_to_queue is False
+
+
+def inputs_of(ctx: AppContext, inputs: Any, inputs_file_url: str | None) -> list[dict[str, Any]]:
+    """The input objects of a create request: `inputs` itself, or the JSON array the file at
+    `inputs_file_url` holds (exactly one of the two is given); a non-empty array of objects, at most
+    `superai_max_jobs_per_request`."""
+    if (inputs is None) == (inputs_file_url is None):
+        raise Invalid("give either `inputs` or `inputsFileUrl`" if inputs is None else
+                      "give only one of `inputs` and `inputsFileUrl`", field="inputs",
+                      suggestion="Send the input objects inline, or the URL of a JSON file holding that array.")
+    field = "inputs"
+    if inputs_file_url is not None:
+        inputs, field = _fetch_inputs(ctx, inputs_file_url), "inputsFileUrl"
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
+        raise Invalid(f"{field}: expected a non-empty array of objects", field=field,
+                      suggestion='e.g. "inputs": [{"image_url": "https://..."}]')
+    most = ctx.settings.superai_max_jobs_per_request
+    if len(inputs) > most:
+        raise Invalid(f"{field}: {len(inputs)} inputs is more than {most} per request", field=field,
+                      suggestion="Split them over several requests.")
+    return inputs
+
+
+def _fetch_inputs(ctx: AppContext, url: str) -> Any:
+    """The JSON value of the file at `url`, fetched behind the SSRF guard (`fetch_allow_private_networks`),
+    at most `superai_inputs_max_bytes`, within `fetch_timeout_seconds`."""
+    guard = UrlGuard(allow_private=ctx.settings.fetch_allow_private_networks)
+    try:
+        fetched = fetch_limited(url, max_bytes=ctx.settings.superai_inputs_max_bytes, guard=guard,
+                                timeout=ctx.settings.fetch_timeout_seconds)
+    except FetchError as err:
+        if err.kind == "too_large":
+            raise TooLarge(f"inputsFileUrl: {err.message}", field="inputsFileUrl") from None
+        raise Invalid(f"inputsFileUrl: {err.message}", field="inputsFileUrl", code=f"fetch_{err.kind}") from None
+    try:
+        return orjson.loads(fetched.content)
+    except orjson.JSONDecodeError as err:
+        raise Invalid(f"inputsFileUrl: the file is not JSON ({err})", field="inputsFileUrl",
+                      suggestion="Serve a JSON array of input objects.") from None
+
+
+def submit_records(ctx: AppContext, submission: RecordSubmission) -> tuple[str, list[str]]:
+    """Check a create request (after its size: see the module) and create its jobs as one batch;
+    returns (batch id, job uuids)."""
+    app = app_job_ops.app_of(ctx, submission.org_id, submission.app_ref)
+    job_type = job_type_of(submission.job_type)
+    if submission.callback_url:
+        validate_callback_url(submission.callback_url, guard_for(ctx.settings), field="callbackUrl")
+    inputs = inputs_of(ctx, submission.inputs, submission.inputs_file_url)
+    return create_record_jobs(ctx, RecordJobsRequest(
+        org_id=submission.org_id, app=app, inputs=inputs, surface=submission.surface,
+        callback_url=submission.callback_url, metadata=submission.metadata, tags=submission.tags,
+        parked=is_parked(submission.pending, submission.add_to_queue), job_type=job_type))
