@@ -13,7 +13,7 @@ from jobport.api.surfaces import SURFACES
 
 # Every surface's routes and the signed downloads declare a response model. Not yet /healthz (an
 # ops route of the app factory): add "/healthz" here once it has one.
-TYPED_PREFIXES = (*(surface.prefix for surface in SURFACES), "/blobs")
+TYPED_PREFIXES = (*(surface.prefix for surface in SURFACES), "/blobs", "/healthz")
 
 
 @pytest.fixture(scope="module")

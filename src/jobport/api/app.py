@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobport import __version__
@@ -18,6 +19,13 @@ from jobport.api.deps import CtxDep, base_url
 from jobport.api.surfaces import SURFACES, surface_for_path
 from jobport.config import Settings
 from jobport.domain.errors import Problem
+
+
+class Health(BaseModel):
+    status: str = Field(description="`ok` once the server accepts jobs.")
+    version: str
+    scheduler: str = Field(description="`running` (this process schedules), `standby` (another one does) or `off`.")
+    surfaces: dict[str, str] = Field(description="Base URL of each surface, by name.")
 
 
 class BodyLimit:
@@ -58,7 +66,7 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
             app.include_router(router, prefix=surface.prefix)
     app.include_router(blob_routes.router)
 
-    @app.get("/healthz", tags=["ops"], summary="200 once the server accepts jobs")
+    @app.get("/healthz", tags=["ops"], summary="200 once the server accepts jobs", response_model=Health)
     def healthz(request: Request, ctx: CtxDep) -> dict[str, Any]:
         return {
             "status": "ok",

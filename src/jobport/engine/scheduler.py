@@ -38,6 +38,7 @@ from jobport.store.tables import JobInput, JobOutput, JobProgress
 
 log = structlog.get_logger("jobport.scheduler")
 
+FINALIZABLE = (JobStatus.PENDING, JobStatus.PREEMPTED, JobStatus.ADMITTED, JobStatus.RUNNING)
 OUTPUT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}
 
 
@@ -137,7 +138,8 @@ class Scheduler:
             return
         unfinished = self.executor.stop()
         with transaction(self.sessions) as session:
-            job_store.release_inputs(session, [t.input_id for t in unfinished])
+            stale = job_store.requeue_interrupted(session, [t.input_id for t in unfinished])
+        self._delete_blobs(stale)
         self.lock.release()
         self.has_lock = False
 
@@ -176,11 +178,12 @@ class Scheduler:
     def _recover(self) -> None:
         self.blobs.clean_temp()
         with transaction(self.sessions) as session:
-            reclaimed = job_store.reclaim_leases(session, not_owner=self.instance_id)
+            reclaimed, stale = job_store.reclaim_leases(session, not_owner=self.instance_id)
             for row in reclaimed:
                 job_store.add_event(session, row.job_id, "WARN", "input.recovered",
-                                    f"{row.file_id}: returned to the queue after a scheduler restart",
-                                    {"attempts": row.attempts}, input_id=row.id)
+                                    f"{row.file_id}: returned to the queue after a scheduler restart (no attempt "
+                                    "spent)", {"attempts": row.attempts - 1}, input_id=row.id)
+        self._delete_blobs(stale)
         if reclaimed:
             log.warning("recovered leased inputs", count=len(reclaimed))
 
@@ -193,7 +196,10 @@ class Scheduler:
             killed = self.executor.kill_job(command.job_id)
             if killed:
                 with transaction(self.sessions) as session:
-                    job_store.release_inputs(session, [t.input_id for t in killed])
+                    own = [t.input_id for t in killed if t.job_id == command.job_id]
+                    job_store.release_inputs(session, own)
+                    stale = job_store.requeue_interrupted(session, [t.input_id for t in killed
+                                                                    if t.job_id != command.job_id])
                     for task in killed:
                         if task.job_id == command.job_id:
                             job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
@@ -203,6 +209,7 @@ class Scheduler:
                             job_store.add_event(session, task.job_id, "INFO", "input.requeued",
                                                 f"{task.item.filename}: back in the queue (its worker was stopped "
                                                 "for a cancel)", input_id=task.input_id)
+                self._delete_blobs(stale)
             self._references.pop(command.job_id, None)
             command.done.set()
 
@@ -223,12 +230,13 @@ class Scheduler:
         expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
         with transaction(self.sessions) as session:
             job_store.renew_leases(session, list(self.executor.running()), self.instance_id, expires)
-            reaped = job_store.reclaim_leases(session, expired_before=utcnow())
+            reaped, stale = job_store.reclaim_leases(session, expired_before=utcnow())
             for row in reaped:
                 if row.id in self.executor.running():
                     continue
                 job_store.add_event(session, row.job_id, "WARN", "input.lease_expired",
                                     f"{row.file_id}: lease expired; returned to the queue", input_id=row.id)
+        self._delete_blobs(stale)
 
     # ---- dispatch -------------------------------------------------------------------------------
 
@@ -273,10 +281,13 @@ class Scheduler:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
                                       job.worker_key, self._config_of(job, parameters.get(job.id)), _file_spec(row),
                                       self._references[job.id]))
-        for key in stale_blobs:
-            self.blobs.delete(key)
+        self._delete_blobs(stale_blobs)
         for task in tasks:
             self.executor.submit(task)
+
+    def _delete_blobs(self, keys: list[str]) -> None:
+        for key in keys:
+            self.blobs.delete(key)
 
     def _config_of(self, job: job_store.RunnableJob, parameters: dict[str, Any] | None) -> dict[str, Any]:
         pipeline = self.registry.get(job.pipeline_key, job.pipeline_version)
@@ -386,24 +397,26 @@ class Scheduler:
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
 
     def _finalize_many(self, session: Session, job_ids: list[str]) -> None:
-        """End the jobs among `job_ids` whose tracked inputs are all done (two reads for all)."""
+        """End the jobs among `job_ids` whose tracked inputs are all done (two reads for all). A
+        waiting job with nothing left to run (re-queued after its last input finished) ends too."""
         statuses = job_store.job_statuses(session, job_ids)
-        active = [j for j in job_ids if statuses.get(j) in (JobStatus.ADMITTED, JobStatus.RUNNING)]
-        completed: dict[str, tuple[str, dict[str, Any]]] = {}
-        for job_id, counts in job_store.input_counts(session, active).items():
+        candidates = [j for j in job_ids if statuses.get(j) in FINALIZABLE]
+        completed: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        for job_id, counts in job_store.input_counts(session, candidates).items():
             if counts["pending"] or counts["processing"]:
                 continue
             summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
             if counts["completed"] == 0 and counts["failed"] > 0:
                 self.transitions.move(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
-                                   level="ERROR", event_type="job.failed", payload=summary,
-                                   values={"error": {"code": "all_inputs_failed",
-                                                     "message": f"All {counts['failed']} inputs failed; "
-                                                                "see the job events"}})
+                                      level="ERROR", event_type="job.failed", payload=summary,
+                                      values={"error": {"code": "all_inputs_failed",
+                                                        "message": f"All {counts['failed']} inputs failed; "
+                                                                   "see the job events"}})
             else:
                 completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
                                      summary)
             self._references.pop(job_id, None)
+        waiting = [j for j in completed if statuses[j] in (JobStatus.PENDING, JobStatus.PREEMPTED)]
+        self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
         self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
-                                   event_type="job.completed",
-                            level="SUCCESS", details=completed)
+                                   event_type="job.completed", level="SUCCESS", details=completed)

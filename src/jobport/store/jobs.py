@@ -320,9 +320,29 @@ def release_inputs(session: Session, input_ids: Sequence[str], refund_attempt: b
         )
 
 
+def requeue_interrupted(session: Session, input_ids: Sequence[str]) -> list[str]:
+    """Inputs interrupted by the infrastructure (a scheduler restart or stop, a lost lease, a worker
+    stopped for another job's cancel) back to `pending` without spending an attempt; each of their
+    jobs counts one preemption. Returns the blob keys of the interrupted attempts' partial outputs
+    (their rows are deleted here; the caller deletes the blobs after the commit)."""
+    rows = session.execute(select(JobInput.id, JobInput.job_id).where(
+        JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)).all()
+    if not rows:
+        return []
+    release_inputs(session, [input_id for input_id, _ in rows], refund_attempt=True)
+    by_job: dict[str, list[str]] = {}
+    for input_id, job_id in rows:
+        by_job.setdefault(job_id, []).append(input_id)
+    stale = [key for job_id, ids in by_job.items() for key in delete_outputs_of_inputs(session, job_id, ids)]
+    session.execute(update(Job).where(Job.id.in_(list(by_job))).values(preemption_count=Job.preemption_count + 1)
+                    .execution_options(synchronize_session=False))
+    return stale
+
+
 def reclaim_leases(session: Session, *, not_owner: str | None = None,
-                   expired_before: datetime | None = None) -> list[JobInput]:
-    """Return leased inputs of dead schedulers (or expired leases) to `pending`."""
+                   expired_before: datetime | None = None) -> tuple[list[JobInput], list[str]]:
+    """Return leased inputs of dead schedulers (or expired leases) to `pending` as interrupted
+    (`requeue_interrupted`); the rows as they were, and the stale blob keys."""
     query = select(JobInput).where(JobInput.status == InputStatus.PROCESSING.value)
     conditions = []
     if not_owner is not None:
@@ -332,8 +352,7 @@ def reclaim_leases(session: Session, *, not_owner: str | None = None,
     if conditions:
         query = query.where(or_(*conditions))
     rows = list(session.scalars(query))
-    release_inputs(session, [r.id for r in rows])
-    return rows
+    return rows, requeue_interrupted(session, [r.id for r in rows])
 
 
 def finish_input(session: Session, input_id: str, status: InputStatus, error_message: str | None = None) -> bool:
@@ -359,7 +378,7 @@ def complete_inputs(session: Session, input_ids: Sequence[str]) -> dict[str, str
         .returning(JobInput.id, JobInput.file_id)
         .execution_options(synchronize_session=False)
     )
-    return dict(session.execute(statement).tuples().all())
+    return dict(session.execute(statement).all())
 
 
 def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:

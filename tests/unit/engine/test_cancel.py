@@ -91,11 +91,6 @@ def test_retrying_a_cancelled_job_runs_what_it_had_left(world):
     assert len(world.executor.ran) == 3 and done_before >= 1  # nothing completed ran twice
 
 
-# BUG (src/jobport/engine/scheduler.py `_finalize_many`, the `active` filter): a job is finalized
-# only from ADMITTED/RUNNING, and `_dispatch` moves a job to ADMITTED only when it leased inputs;
-# a re-queued job with no pending input (all completed) stays PENDING for ever.
-@pytest.mark.xfail(strict=True, reason="a PENDING job with nothing left to run is never finalized "
-                                       "(scheduler._finalize_many only ends ADMITTED/RUNNING jobs)")
 def test_retrying_a_cancelled_job_whose_inputs_all_completed_ends_it(world):
     job = world.machine_job(1)
     world.run_passes(1)  # its one task queued in the worker

@@ -43,14 +43,6 @@ def test_the_dead_schedulers_lock_is_free_but_a_live_one_is_not(world):
     standby.release_lock()
 
 
-# BUG (src/jobport/engine/scheduler.py `_recover` and `release_lock`; src/jobport/store/jobs.py
-# `reclaim_leases`): inputs handed back after a scheduler restart keep the attempt their lease
-# spent (`release_inputs` without `refund_attempt`), against DESIGN "Execution / Failures".
-SPENDS_AN_ATTEMPT = pytest.mark.xfail(strict=True, reason="a scheduler restart spends an attempt of the inputs it "
-                                                         "interrupts (scheduler._recover / release_lock)")
-
-
-@SPENDS_AN_ATTEMPT
 @pytest.mark.parametrize("how", ["dies", "stops"])
 def test_a_restart_spends_no_attempt_of_the_interrupted_inputs(world, how):
     """DESIGN (Execution, Failures): an input interrupted by a scheduler restart goes back to the
@@ -67,9 +59,10 @@ def test_a_restart_spends_no_attempt_of_the_interrupted_inputs(world, how):
 
     assert world.status(job) == "COMPLETED"
     assert [i.attempts for i in world.inputs(job)] == [1, 1]
+    # the interruption counts as the job's preemption instead
+    assert world.job(job).job.preemption_count == 1
 
 
-@SPENDS_AN_ATTEMPT
 def test_restarts_do_not_count_as_worker_deaths(world):
     """Two scheduler restarts and one worker death are one spent attempt, not the three the retry
     policy allows: the input is retried and completes."""
