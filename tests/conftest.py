@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.config import Settings
+from helpers import make_settings
 from jobport.server import create_app
 from jobport.services import auth
 
@@ -82,7 +82,7 @@ class Server:
 def server(request, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp(f"home-{request.param}")
     database_url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
-    settings = Settings(home=home, database_url=database_url, admin_key="test-admin-key", workers=2,
+    settings = make_settings(home=home, database_url=database_url, admin_key="test-admin-key", workers=2,
                         max_upload_bytes=2 * 1024 * 1024,
                         # callbacks: reach receivers on 127.0.0.1, retry within a second or two
                         callback_allow_private_networks=True, callback_initial_backoff_seconds=0.3,

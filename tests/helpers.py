@@ -72,3 +72,19 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def make_settings(**values):
+    """`Settings` from flat names spelled as in the environment (`workers=2`,
+    `callback_max_attempts=4`, `superai_page_max=5`): each goes to the group it belongs to."""
+    from jobport.config import Settings
+
+    top: dict = {}
+    groups: dict[str, dict] = {}
+    for name, value in values.items():
+        group, field = Settings.locate(name)
+        if group is None:
+            top[field] = value
+        else:
+            groups.setdefault(group, {})[field] = value
+    return Settings(**top, **groups)

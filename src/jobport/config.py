@@ -1,8 +1,11 @@
-"""Settings: every limit and path of the server, read from `JOBPORT_*` environment variables.
+"""Settings: every limit and path of the server, read from `JOBPORT_*` environment variables and
+grouped by concern (`settings.engine.workers`, `settings.callbacks.max_attempts`...). A group's
+fields keep the environment names they always had: the group's prefix plus the field's name
+(`JOBPORT_WORKERS`, `JOBPORT_CALLBACK_MAX_ATTEMPTS`, `JOBPORT_SUPERAI_PAGE_MAX`).
 
 Defaults suit the embedded single-machine server (`jobport serve`): SQLite and a blob directory
 under `JOBPORT_HOME` (default `./.jobport`). Each field's description is its documentation
-(`docs/operations.md` lists them).
+(`docs/operations.md` lists them all; a test checks). Unsafe combinations stop the server at start.
 """
 
 from __future__ import annotations
@@ -19,31 +22,11 @@ from jobport.blobs import BlobConfig, BlobKind
 from jobport.log import LogFormat
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="ignore")
+class EngineSettings(BaseSettings):
+    """How work runs: executor, workers, leases, the scheduler's pace."""
 
-    home: Path = Field(Path(".jobport"), description="Directory for the SQLite database, blobs and secrets.")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite:///<home>/jobport.db. postgresql://... for PostgreSQL."
-    )
-    admin_key: str | None = Field(
-        None, description="If set, this exact API key is registered for the default org at start."
-    )
-    default_org: str = Field("default", description="Name of the org created on first start.")
-    secret_key: str | None = Field(
-        None, description="Key that signs download URLs; default: generated once, stored 0600 under home."
-    )
-    public_url: str | None = Field(
-        None, description="Base URL put in signed links; default: the URL the request came in on."
-    )
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid")
 
-    log_format: LogFormat = Field(
-        "console", description="Log lines as readable text (`console`) or one JSON object per line (`json`).")
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="The lowest level logged (jobport's own records and uvicorn's).")
-    blob_store: BlobKind = Field(
-        "local", description="Where files and outputs live: `local` (a directory under home) or `memory` (the "
-                             "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`).")
     executor: Literal["local", "inline"] = Field(
         "local", description="How tasks run: `local` (warm worker processes) or `inline` (in the scheduler's own "
                              "thread, one at a time: the fake twin used by unit tests).")
@@ -61,60 +44,134 @@ class Settings(BaseSettings):
         1.0, gt=0, description="How often the scheduler expires jobs past their window and applies org budgets.")
     scheduler_tick_seconds: float = Field(0.25, gt=0, description="Longest the scheduler sleeps between passes.")
 
+
+class LimitSettings(BaseSettings):
+    """What one request may ask for: sizes, counts, pages, link lifetimes."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid")
+
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1,
                                   description="Largest file accepted by POST /v0.5/files (413 above).")
+    max_json_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest JSON request body.")
     signed_url_ttl_seconds: int = Field(3600, ge=1, description="Lifetime of signed output download URLs.")
     page_default: int = Field(20, ge=1, description="Default `limit` of offset-paged lists.")
     page_max: int = Field(1000, ge=1, description="Largest `limit` of paged lists (400 above).")
     files_page_default: int = Field(100, ge=1, description="Default `limit` of GET /files/metadata.")
     max_inputs_per_job: int = Field(10_000, ge=1, description="Most input items one job may name.")
     max_parallelism: int = Field(64, ge=1, description="Largest `parameters.worker.parallelism` accepted.")
-    example_app: bool = Field(
-        True, description="Register the example app `iris-classifier` (and a key bound to it) on first start.")
-    gravity_wait_seconds: float = Field(
-        30.0, ge=0, description="Gravity POST /api/v1/jobs waits this long for the job to finish before answering.")
-    gravity_sync_max_records: int = Field(
-        100_000, ge=0, description="Gravity jobs with more records answer `incomplete` at once (the client polls).")
-    gravity_latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
-    superai_inputs_max_bytes: int = Field(
+
+
+class CallbackSettings(BaseSettings):
+    """Callbacks (jobport/callbacks; docs/operations.md "Callbacks")."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_CALLBACK_", extra="forbid")
+
+    max_attempts: int = Field(
+        10, ge=1, description="Attempts of one callback delivery before it is `failed` (the first is immediate).")
+    initial_backoff_seconds: float = Field(
+        30.0, gt=0, description="Wait before the first retry; later waits grow geometrically up to the maximum.")
+    max_backoff_seconds: float = Field(
+        43200.0, gt=0, description="Wait before the last retry (and cap of Retry-After); with the defaults the "
+                                   "10 attempts span about 20 h.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one callback attempt.")
+    allow_private_networks: bool = Field(
+        False, description="Allow callback URLs on loopback/private addresses (development, trusted receivers); "
+                           "cloud metadata addresses stay refused.")
+    concurrency: int = Field(8, ge=1, description="Callback attempts sent at once by one server process.")
+    batch_size: int = Field(32, ge=1, description="Most due callbacks claimed by one deliverer pass.")
+    poll_seconds: float = Field(
+        1.0, gt=0, description="Longest the deliverer sleeps between looks for due callbacks (it is woken at once "
+                               "by callbacks enqueued in its own process).")
+    secret_grace_seconds: float = Field(
+        86400.0, ge=0, description="After a secret rotation the old secret also signs callbacks for this long.")
+
+
+class SuperAISettings(BaseSettings):
+    """The super.AI surface (`/v1`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_SUPERAI_", extra="forbid")
+
+    inputs_max_bytes: int = Field(
         4 * 1024 * 1024, ge=1, description="Largest super.AI create body and inputsFileUrl file (4 MB, as the vendor).")
-    superai_max_jobs_per_request: int = Field(10_000, ge=1, description="Most inputs (jobs) in one super.AI create.")
-    superai_page_default: int = Field(10, ge=1, description="Default `size` of super.AI job lists.")
-    superai_page_max: int = Field(1000, ge=1, description="Largest `size` of super.AI job lists (400 above).")
-    fetch_allow_private_networks: bool = Field(
+    max_jobs_per_request: int = Field(10_000, ge=1, description="Most inputs (jobs) in one super.AI create.")
+    page_default: int = Field(10, ge=1, description="Default `size` of super.AI job lists.")
+    page_max: int = Field(1000, ge=1, description="Largest `size` of super.AI job lists (400 above).")
+
+
+class GravitySettings(BaseSettings):
+    """The Gravity surface (`/api/v1/jobs`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_GRAVITY_", extra="forbid")
+
+    wait_seconds: float = Field(
+        30.0, ge=0, description="Gravity POST /api/v1/jobs waits this long for the job to finish before answering.")
+    sync_max_records: int = Field(
+        100_000, ge=0, description="Gravity jobs with more records answer `incomplete` at once (the client polls).")
+    latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
+
+
+class FetchSettings(BaseSettings):
+    """Fetching user-supplied URLs (super.AI `inputsFileUrl`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_FETCH_", extra="forbid")
+
+    allow_private_networks: bool = Field(
         False, description="Let inputsFileUrl reach loopback/private/link-local hosts (cloud metadata stays refused).")
-    fetch_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one inputsFileUrl fetch.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one inputsFileUrl fetch.")
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_LOG_", extra="forbid")
+
+    format: LogFormat = Field(
+        "console", description="Log lines as readable text (`console`) or one JSON object per line (`json`).")
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The lowest level logged (jobport's own records and uvicorn's).")
+
+
+GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "fetch", "log")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid")
+
+    home: Path = Field(Path(".jobport"), description="Directory for the SQLite database, blobs and secrets.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<home>/jobport.db. postgresql://... for PostgreSQL."
+    )
+    admin_key: str | None = Field(
+        None, description="If set, this exact API key is registered for the default org at start."
+    )
+    default_org: str = Field("default", description="Name of the org created on first start.")
+    secret_key: str | None = Field(
+        None, description="Key that signs download URLs; default: generated once, stored 0600 under home."
+    )
+    public_url: str | None = Field(
+        None, description="Base URL put in signed links; default: the URL the request came in on."
+    )
+    blob_store: BlobKind = Field(
+        "local", description="Where files and outputs live: `local` (a directory under home) or `memory` (the "
+                             "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`).")
     models_file: Path | None = Field(
         None, description="TOML model catalogue for language-model pipelines (`jobport models list`); "
                           "default <home>/models.toml. Jobs can only name models listed here or built in.",
     )
-    max_json_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest JSON request body.")
+    example_app: bool = Field(
+        True, description="Register the example app `iris-classifier` (and a key bound to it) on first start.")
 
-    # -- callbacks (jobport/callbacks; docs/operations.md "Callbacks") --
-    callback_max_attempts: int = Field(
-        10, ge=1, description="Attempts of one callback delivery before it is `failed` (the first is immediate).")
-    callback_initial_backoff_seconds: float = Field(
-        30.0, gt=0, description="Wait before the first retry; later waits grow geometrically up to the maximum.")
-    callback_max_backoff_seconds: float = Field(
-        43200.0, gt=0, description="Wait before the last retry (and cap of Retry-After); with the defaults the "
-                                   "10 attempts span about 20 h.")
-    callback_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one callback attempt.")
-    callback_allow_private_networks: bool = Field(
-        False, description="Allow callback URLs on loopback/private addresses (development, trusted receivers); "
-                           "cloud metadata addresses stay refused.")
-    callback_concurrency: int = Field(8, ge=1, description="Callback attempts sent at once by one server process.")
-    callback_batch_size: int = Field(32, ge=1, description="Most due callbacks claimed by one deliverer pass.")
-    callback_poll_seconds: float = Field(
-        1.0, gt=0, description="Longest the deliverer sleeps between looks for due callbacks (it is woken at once "
-                               "by callbacks enqueued in its own process).")
-    callback_secret_grace_seconds: float = Field(
-        86400.0, ge=0, description="After a secret rotation the old secret also signs callbacks for this long.")
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    superai: SuperAISettings = Field(default_factory=SuperAISettings)
+    gravity: GravitySettings = Field(default_factory=GravitySettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:
         """Fail closed: a setting that would make the server unsafe or inconsistent stops it at start."""
         problems = []
-        if self.blob_store == "memory" and self.executor != "inline":
+        if self.blob_store == "memory" and self.engine.executor != "inline":
             problems.append("blob_store=memory needs executor=inline: worker processes cannot read the server "
                             "process's memory (set JOBPORT_EXECUTOR=inline, or use blob_store=local)")
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -124,13 +181,41 @@ class Settings(BaseSettings):
             problems.append("public_url must start with http:// or https://")
         for default, most in (("page_default", "page_max"), ("files_page_default", "page_max"),
                               ("superai_page_default", "superai_page_max")):
-            if getattr(self, default) > getattr(self, most):
-                problems.append(f"{default} ({getattr(self, default)}) is above {most} ({getattr(self, most)})")
-        if self.callback_initial_backoff_seconds > self.callback_max_backoff_seconds:
+            low, high = self.value_of(default), self.value_of(most)
+            if isinstance(low, int) and isinstance(high, int) and low > high:
+                problems.append(f"{default} ({low}) is above {most} ({high})")
+        if self.callbacks.initial_backoff_seconds > self.callbacks.max_backoff_seconds:
             problems.append("callback_initial_backoff_seconds is above callback_max_backoff_seconds")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @classmethod
+    def locate(cls, name: str) -> tuple[str | None, str]:
+        """Where the setting with the environment name `JOBPORT_<NAME>` lives: (group or None for a
+        top-level setting, field), e.g. `callback_max_attempts` -> ("callbacks", "max_attempts")."""
+        if name in cls.model_fields and name not in GROUPS:
+            return None, name
+        for group in GROUPS:
+            model = cls.model_fields[group].annotation
+            assert isinstance(model, type) and issubclass(model, BaseSettings)
+            prefix = str(model.model_config.get("env_prefix", "")).lower().removeprefix("jobport_")
+            if name.startswith(prefix) and name[len(prefix):] in model.model_fields:
+                return group, name[len(prefix):]
+        raise KeyError(f"no setting is called {name!r}")
+
+    def value_of(self, name: str) -> object:
+        """The value of the setting `JOBPORT_<NAME>`."""
+        group, field = self.locate(name)
+        return getattr(self if group is None else getattr(self, group), field)
+
+    @classmethod
+    def default_of(cls, name: str) -> object:
+        """The documented default of the setting `JOBPORT_<NAME>`."""
+        group, field = cls.locate(name)
+        model = cls if group is None else cls.model_fields[group].annotation
+        assert isinstance(model, type) and issubclass(model, BaseSettings)
+        return model.model_fields[field].get_default(call_default_factory=True)
 
     @cached_property
     def resolved_database_url(self) -> str:

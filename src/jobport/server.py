@@ -41,7 +41,7 @@ def build_context(settings: Settings, registry: Registry | None = None) -> AppCo
         db=db,
         sessions=make_session_factory(db),
         blobs=open_store(settings.blobs),
-        signer=UrlSigner(load_or_create_secret(settings), settings.signed_url_ttl_seconds),
+        signer=UrlSigner(load_or_create_secret(settings), settings.limits.signed_url_ttl_seconds),
         registry=registry or Registry.from_entry_points(host_context(settings)),
         transitions=Transitions(reactions=[JobCallbacks(callback_surfaces())]),
     )
@@ -49,15 +49,16 @@ def build_context(settings: Settings, registry: Registry | None = None) -> AppCo
 
 def build_executor(ctx: AppContext) -> Executor:
     settings = ctx.settings
-    if settings.executor == "inline":
+    if settings.engine.executor == "inline":
         from jobport.engine.executors.inline import InlineExecutor
 
-        return InlineExecutor(ctx.registry, ctx.blobs, slots=settings.workers * settings.worker_prefetch,
-                              warm_models=settings.warm_models_per_worker)
+        return InlineExecutor(ctx.registry, ctx.blobs, slots=settings.engine.workers * settings.engine.worker_prefetch,
+                              warm_models=settings.engine.warm_models_per_worker)
     from jobport.engine.executors.local import LocalExecutor
 
-    return LocalExecutor(settings.workers, settings.blobs, host_context(settings), settings.warm_models_per_worker,
-                         prefetch=settings.worker_prefetch)
+    engine = settings.engine
+    return LocalExecutor(engine.workers, settings.blobs, host_context(settings), engine.warm_models_per_worker,
+                         prefetch=engine.worker_prefetch)
 
 
 def build_scheduler(ctx: AppContext, executor: Executor | None = None) -> Scheduler:
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
     """The whole server in one ASGI app: API, and (with `run_scheduler`) the scheduler and the
     callback deliverer, started and stopped with the app's lifespan."""
     settings = settings or Settings()
-    log.configure(settings.log_format, settings.log_level)
+    log.configure(settings.log.format, settings.log.level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

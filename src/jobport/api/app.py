@@ -75,5 +75,5 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
             "surfaces": {s.name: base_url(request, ctx) + s.prefix for s in SURFACES},
         }
 
-    app.add_middleware(BodyLimit, limit=settings.max_json_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
     return app

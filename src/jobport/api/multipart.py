@@ -25,7 +25,7 @@ from jobport.services import files as file_service
 
 MAX_FIELD_BYTES = 1024 * 1024  # largest other form part collected in memory (Gravity's `data`)
 FORM_OVERHEAD_BYTES = 1024 * 1024  # room for part headers and other parts beside the file
-_UPLOAD_DEFAULT_MIB = Settings.model_fields["max_upload_bytes"].default // (1024 * 1024)
+_UPLOAD_DEFAULT_MIB = int(str(Settings.default_of("max_upload_bytes"))) // (1024 * 1024)
 
 
 class FileReceiver:

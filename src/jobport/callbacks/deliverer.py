@@ -70,11 +70,11 @@ class CallbackDeliverer:
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.guard = guard or UrlGuard(allow_private=settings.callback_allow_private_networks)
+        self.guard = guard or UrlGuard(allow_private=settings.callbacks.allow_private_networks)
         self.clock = clock
         self.rand = rand
         self.name = name
-        self.lease = timedelta(seconds=settings.callback_timeout_seconds + LEASE_MARGIN_SECONDS)
+        self.lease = timedelta(seconds=settings.callbacks.timeout_seconds + LEASE_MARGIN_SECONDS)
         self._sender = sender
         self._client: httpx.Client | None = None
         self._wake = threading.Event()
@@ -88,12 +88,12 @@ class CallbackDeliverer:
 
     def start(self) -> None:
         if self._sender is None:
-            self._client = guarded_client(self.guard, timeout=self.settings.callback_timeout_seconds)
-        self._pool = ThreadPoolExecutor(self.settings.callback_concurrency, thread_name_prefix=f"{self.name}-send")
+            self._client = guarded_client(self.guard, timeout=self.settings.callbacks.timeout_seconds)
+        self._pool = ThreadPoolExecutor(self.settings.callbacks.concurrency, thread_name_prefix=f"{self.name}-send")
         outbox.add_waker(self)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
-        log.info("callback deliverer started", concurrency=self.settings.callback_concurrency)
+        log.info("callback deliverer started", concurrency=self.settings.callbacks.concurrency)
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop claiming, let in-flight attempts finish and record them."""
@@ -101,7 +101,7 @@ class CallbackDeliverer:
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=timeout or self.settings.callback_timeout_seconds * 2 + 30)
+            self._thread.join(timeout=timeout or self.settings.callbacks.timeout_seconds * 2 + 30)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         if self._client is not None:
@@ -124,7 +124,7 @@ class CallbackDeliverer:
                 wait = self.run_once()
             except Exception:  # a bad pass (DB hiccup...) must not end the loop; retried shortly
                 log.exception("callback pass failed")
-                wait = self.settings.callback_poll_seconds
+                wait = self.settings.callbacks.poll_seconds
             if wait > 0:
                 self._wake.wait(wait)
 
@@ -132,23 +132,23 @@ class CallbackDeliverer:
         """One pass: claim what is due and hand it to the senders. Returns how long to sleep."""
         with self._lock:
             self._inflight = {f for f in self._inflight if not f.done()}
-            free = self.settings.callback_concurrency - len(self._inflight)
+            free = self.settings.callbacks.concurrency - len(self._inflight)
         if free <= 0:
-            return self.settings.callback_poll_seconds  # a finishing sender wakes the loop
+            return self.settings.callbacks.poll_seconds  # a finishing sender wakes the loop
         now = self.clock()
-        poll = self.settings.callback_poll_seconds
+        poll = self.settings.callbacks.poll_seconds
         with self.sessions() as session:  # a read first: no write lock while nothing is due
             due = outbox.next_due(session)
         if due is None or due > now:
             return poll if due is None else min(poll, (due - now).total_seconds())
         with transaction(self.sessions) as session:
             claims = outbox.claim_due(session, now=now, lease_until=now + self.lease,
-                                      limit=min(free, self.settings.callback_batch_size))
+                                      limit=min(free, self.settings.callbacks.batch_size))
             secrets = outbox.signing_secrets(session, [c.org_id for c in claims], now) if claims else {}
         for claim in claims:
             self._submit(claim, secrets[claim.org_id])
         # a full batch: more may be due at once; otherwise the next due time is found next pass
-        return 0.0 if claims and len(claims) == min(free, self.settings.callback_batch_size) else min(poll, 0.05)
+        return 0.0 if claims and len(claims) == min(free, self.settings.callbacks.batch_size) else min(poll, 0.05)
 
     def _submit(self, claim: outbox.Claim, secrets: list[str]) -> None:
         if self._pool is None:  # not started (tests drive `run_once` by hand): send inline
@@ -168,7 +168,7 @@ class CallbackDeliverer:
         body = payloads.dumps(claim.payload)
         headers = signing.headers(secrets, claim.message_id, started, body)
         try:
-            outcome = self.send(claim.url, body.encode(), headers, self.settings.callback_timeout_seconds)
+            outcome = self.send(claim.url, body.encode(), headers, self.settings.callbacks.timeout_seconds)
         except Exception as exc:  # never lose the attempt: an unexpected error is a failed attempt
             log.exception("callback attempt crashed", delivery=claim.id)
             outcome = Outcome(None, f"internal error: {type(exc).__name__}: {exc}")
@@ -198,8 +198,8 @@ class CallbackDeliverer:
         elif outcome.final:
             status = outbox.FAILED
         else:
-            delay = backoff.delay_after(claim.attempt, s.callback_max_attempts, s.callback_initial_backoff_seconds,
-                                        s.callback_max_backoff_seconds, self.rand, outcome.retry_after)
+            delay = backoff.delay_after(claim.attempt, s.callbacks.max_attempts, s.callbacks.initial_backoff_seconds,
+                                        s.callbacks.max_backoff_seconds, self.rand, outcome.retry_after)
             if delay is None:
                 status = outbox.FAILED
                 error = f"{error} (gave up after {claim.attempt} attempts)"

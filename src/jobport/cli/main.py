@@ -13,7 +13,7 @@ from rich.console import Console
 from jobport.cli.apps import register as register_app_commands
 from jobport.cli.callbacks import register as register_callback_commands  # callbacks
 from jobport.cli.client import register as register_client_commands
-from jobport.config import Settings
+from jobport.config import EngineSettings, Settings
 
 app = typer.Typer(help="jobport: self-hosted batch jobs API for ML pipelines.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (works on the database directly).", no_args_is_help=True)
@@ -38,8 +38,7 @@ def serve(
     from jobport.api.surfaces import SURFACES
     from jobport.server import create_app
 
-    overrides = {"workers": workers} if workers else {}
-    settings = Settings(**overrides)
+    settings = Settings(engine=EngineSettings(workers=workers)) if workers else Settings()
     base = f"http://{host}:{port}"
     database = settings.resolved_database_url.split('@')[-1]  # never print credentials
     console.print(f"[bold]jobport[/bold] home={settings.home.resolve()} db={database}")
@@ -50,8 +49,8 @@ def serve(
     # handler in place: make that handler a clean exit so `serve` ends with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # uvicorn's own loggers go through jobport's (log.configure); its access log only at debug
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=settings.log_level,
-                access_log=settings.log_level == "debug", timeout_graceful_shutdown=10)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=settings.log.level,
+                access_log=settings.log.level == "debug", timeout_graceful_shutdown=10)
 
 
 @keys_app.command("create")

@@ -129,7 +129,7 @@ class Scheduler:
         self._recover()
         self.executor.start()
         self.ready.set()
-        log.info("scheduler started", instance=self.instance_id, workers=self.settings.workers)
+        log.info("scheduler started", instance=self.instance_id, workers=self.settings.engine.workers)
         return True
 
     def release_lock(self) -> None:
@@ -145,7 +145,7 @@ class Scheduler:
 
     def run_pass(self) -> None:
         """One pass: apply what workers reported, run cancels, the periodic duties, then dispatch."""
-        messages = self.executor.poll(self.settings.scheduler_tick_seconds, [self._wake_recv])
+        messages = self.executor.poll(self.settings.engine.scheduler_tick_seconds, [self._wake_recv])
         try:
             while self._wake_recv.recv(4096):
                 pass
@@ -158,10 +158,10 @@ class Scheduler:
         if now - self._last_status_check > 0.5:
             self._last_status_check = now
             self._stop_ended_jobs()
-        if now - self._last_renew > self.settings.lease_seconds / 3:
+        if now - self._last_renew > self.settings.engine.lease_seconds / 3:
             self._last_renew = now
             self._renew_and_reap()
-        if now - self._last_lifecycle > self.settings.lifecycle_interval_seconds:
+        if now - self._last_lifecycle > self.settings.engine.lifecycle_interval_seconds:
             self._last_lifecycle = now
             self._lifecycle()
         self._dispatch()
@@ -227,7 +227,7 @@ class Scheduler:
         self._run_commands()
 
     def _renew_and_reap(self) -> None:
-        expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        expires = utcnow() + timedelta(seconds=self.settings.engine.lease_seconds)
         with transaction(self.sessions) as session:
             job_store.renew_leases(session, list(self.executor.running()), self.instance_id, expires)
             reaped, stale = job_store.reclaim_leases(session, expired_before=utcnow())
@@ -246,7 +246,7 @@ class Scheduler:
             return
         tasks: list[Task] = []
         stale_blobs: list[str] = []
-        expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        expires = utcnow() + timedelta(seconds=self.settings.engine.lease_seconds)
         with transaction(self.sessions) as session, session.no_autoflush:
             # Jobs ahead in the queue may have all their inputs in flight already: look past them.
             busy_jobs = len({t.job_id for t in self.executor.running().values()})

@@ -60,9 +60,9 @@ def app_of(ctx: AppContext, org_id: str, app_ref: str) -> App:
 
 def page_size(ctx: AppContext, requested: int | None) -> int:
     """The size of a job list page: `superai_page_default` when not asked, at most `superai_page_max`."""
-    size = requested or ctx.settings.superai_page_default
-    if size > ctx.settings.superai_page_max:
-        raise Invalid(f"size: at most {ctx.settings.superai_page_max} jobs per page", field="size",
+    size = requested or ctx.settings.superai.page_default
+    if size > ctx.settings.superai.page_max:
+        raise Invalid(f"size: at most {ctx.settings.superai.page_max} jobs per page", field="size",
                       suggestion="Ask for a smaller page and walk the pages.")
     return size
 
@@ -347,5 +347,5 @@ def export_link(ctx: AppContext, org_id: str, app_id: str, op_id: int, base_url:
     if op.status != "COMPLETED" or not op.blob_key:
         raise Invalid(f"operation {op_id} is {op.status}; a download URL exists once it is COMPLETED",
                       field="operation_id", code="invalid_state")
-    ttl = min(seconds_ttl, ctx.settings.signed_url_ttl_seconds)
+    ttl = min(seconds_ttl, ctx.settings.limits.signed_url_ttl_seconds)
     return ctx.signer.sign(base_url, op.blob_key, f"jobs_{op_id}.zip", ttl=ttl)

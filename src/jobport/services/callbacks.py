@@ -36,7 +36,7 @@ def signing_secret(ctx: AppContext, org_id: str) -> SigningSecret:
 def rotate_secret(ctx: AppContext, org_id: str) -> SigningSecret:
     """A new signing secret; the old one keeps co-signing for `callback_secret_grace_seconds`."""
     with transaction(ctx.sessions) as session:
-        return outbox.rotate_secret(session, org_id, ctx.settings.callback_secret_grace_seconds)
+        return outbox.rotate_secret(session, org_id, ctx.settings.callbacks.secret_grace_seconds)
 
 
 def list_deliveries(ctx: AppContext, org_id: str, *, job_id: str | None, status: str | None, offset: int,

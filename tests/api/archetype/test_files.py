@@ -90,7 +90,7 @@ def test_after_and_before_together_is_400(api):
 def test_bad_cursor_and_limit_are_400(server, api):
     r = api.get("/v0.5/files/metadata", params={"before": "not-a-cursor"})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "before"
-    most = server.ctx.settings.page_max
+    most = server.ctx.settings.limits.page_max
     r = api.get("/v0.5/files/metadata", params={"limit": most + 1})
     assert r.status_code == 400 and r.json()["errors"][0]["message"] == f"limit: at most {most}"
     assert api.get("/v0.5/files/metadata", params={"limit": most}).status_code == 200
@@ -125,7 +125,7 @@ def test_empty_file_is_400(api):
 
 
 def test_over_limit_is_413_and_leaves_nothing(server, api):
-    limit = server.ctx.settings.max_upload_bytes
+    limit = server.ctx.settings.limits.max_upload_bytes
     r = upload(api, "huge.csv", b"a\n" + b"1\n" * (limit // 2 + 10))
     assert r.status_code == 413
     assert r.json()["errors"][0]["code"] == "invalid_file_size"

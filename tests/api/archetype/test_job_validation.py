@@ -136,7 +136,7 @@ def test_bad_pipeline_type(ready):
 
 def test_parallelism_over_limit(server, ready):
     api, body = ready
-    body["parameters"]["worker"]["parallelism"] = server.ctx.settings.max_parallelism + 1
+    body["parameters"]["worker"]["parallelism"] = server.ctx.settings.limits.max_parallelism + 1
     errors = _error(api.post("/v0.5/batch/jobs", json=body))
     assert errors[0]["field"] == "parameters.worker.parallelism"
 
@@ -156,7 +156,7 @@ def test_limit_over_maximum_is_400(ready):
 
 def test_json_body_over_limit_is_413(server, ready):
     api, body = ready
-    body["metadata"] = {"blob": "x" * (server.ctx.settings.max_json_body_bytes + 1)}
+    body["metadata"] = {"blob": "x" * (server.ctx.settings.limits.max_json_body_bytes + 1)}
     r = api.post("/v0.5/batch/jobs", json=body)
     assert r.status_code == 413
     _assert_nothing_stored(api)

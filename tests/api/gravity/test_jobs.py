@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from jobport.config import Settings
+from helpers import make_settings
 from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.server import create_app
 from jobport.services import auth
@@ -260,7 +260,7 @@ def test_file_over_the_limit_is_413_in_the_envelope(gravity):
 
 
 def test_unfinished_job_answers_incomplete_and_has_no_result_link(tmp_path, example_model):
-    settings = Settings(home=tmp_path, admin_key="idle-admin", gravity_wait_seconds=0.2, example_app=False)
+    settings = make_settings(home=tmp_path, admin_key="idle-admin", gravity_wait_seconds=0.2, example_app=False)
     with TestClient(create_app(settings, run_scheduler=False)) as client:
         class Idle:
             pass

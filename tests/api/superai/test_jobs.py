@@ -265,7 +265,7 @@ def test_inputs_file_url(sai, server, file_server):
     url = file_server + "/inputs.json"
     r = sai.create(inputsFileUrl=url)
     assert r.status_code == 400 and "refused" in r.json()["message"]  # loopback refused by default
-    server.ctx.settings.fetch_allow_private_networks = True
+    server.ctx.settings.fetch.allow_private_networks = True
     try:
         body = sai.create(inputsFileUrl=url).json()
         assert body["jobCount"] == 2
@@ -274,7 +274,7 @@ def test_inputs_file_url(sai, server, file_server):
         assert sai.create(inputsFileUrl=file_server + "/missing.json").status_code == 400
         assert "array of objects" in sai.create(inputsFileUrl=file_server + "/object.json").json()["message"]
     finally:
-        server.ctx.settings.fetch_allow_private_networks = False
+        server.ctx.settings.fetch.allow_private_networks = False
     assert sai.job_total() == 2
 
 

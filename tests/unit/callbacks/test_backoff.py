@@ -12,7 +12,7 @@ from jobport.config import Settings
 
 def test_default_schedule_spans_about_twenty_hours():
     s = Settings()
-    delays = schedule(s.callback_max_attempts, s.callback_initial_backoff_seconds, s.callback_max_backoff_seconds)
+    delays = schedule(s.callbacks.max_attempts, s.callbacks.initial_backoff_seconds, s.callbacks.max_backoff_seconds)
     assert len(delays) == 9  # 10 attempts: the first at once, then 9 retries
     assert [round(d) for d in delays] == [30, 74, 185, 459, 1138, 2826, 7013, 17406, 43200]
     assert all(b > a for a, b in zip(delays, delays[1:], strict=False))

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from helpers import make_settings
 from jobport.callbacks import outbox
 from jobport.callbacks.deliverer import CallbackDeliverer, Outcome
 from jobport.callbacks.tables import CallbackAttempt, CallbackDelivery
@@ -81,7 +82,7 @@ def org_id(sessions):
 def _settings(tmp_path, **kw):
     base = {"home": tmp_path, "callback_max_attempts": 4, "callback_initial_backoff_seconds": 10,
                 "callback_max_backoff_seconds": 40, "callback_allow_private_networks": True}
-    return Settings(**{**base, **kw})
+    return make_settings(**{**base, **kw})
 
 
 def _enqueue(sessions, org_id, n=1, url="http://127.0.0.1:9/hook"):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from helpers import make_settings
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.config import Settings
 from jobport.domain.errors import Invalid
@@ -28,7 +29,7 @@ def test_refused_urls_are_a_400_naming_the_field(url, reason):
 
 
 def test_private_networks_can_be_allowed_but_never_metadata():
-    guard = guard_for(Settings(callback_allow_private_networks=True))
+    guard = guard_for(make_settings(callback_allow_private_networks=True))
     validate_callback_url("http://127.0.0.1:8080/hook", guard)
     with pytest.raises(Invalid):
         validate_callback_url("http://169.254.169.254/", guard)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from helpers import machine_csv, machine_job_body
+from helpers import machine_csv, machine_job_body, make_settings
 from jobport.blobs import keys
 from jobport.config import Settings
 from jobport.domain.statuses import JobStatus
@@ -40,7 +40,7 @@ def settings_for(home: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(home=home, blob_store="memory", executor="inline", example_app=False,
                                   scheduler_tick_seconds=0.01, admin_key="k", workers=1, worker_prefetch=4,
                                   lease_seconds=30)
-    return Settings(**{**values, **overrides})
+    return make_settings(**{**values, **overrides})
 
 
 def new_scheduler(ctx: AppContext) -> Scheduler:

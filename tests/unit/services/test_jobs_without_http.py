@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from helpers import machine_csv, machine_job_body
+from helpers import machine_csv, machine_job_body, make_settings
 from jobport.blobs import keys
-from jobport.config import Settings
 from jobport.domain.errors import Conflict, Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.statuses import InputStatus, JobStatus
@@ -36,7 +35,7 @@ INFERENCE = ["a.csv", "b.csv", "c.csv"]
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[AppContext]:
-    context = build_context(Settings(home=tmp_path, blob_store="memory", executor="inline", example_app=False,
+    context = build_context(make_settings(home=tmp_path, blob_store="memory", executor="inline", example_app=False,
                                      admin_key="k", workers=1))
     prepare(context)
     yield context  # no scheduler: waking it and stopping running work are no-ops

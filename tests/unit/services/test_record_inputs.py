@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobport.config import Settings
+from helpers import make_settings
 from jobport.domain.errors import Invalid, TooLarge
 from jobport.services.jobs import records
 
@@ -49,7 +49,7 @@ def file_server():
 
 def _ctx(tmp_path, **settings):
     """The rules read only the settings of the context."""
-    return SimpleNamespace(settings=Settings(home=tmp_path, **settings))
+    return SimpleNamespace(settings=make_settings(home=tmp_path, **settings))
 
 
 @pytest.fixture

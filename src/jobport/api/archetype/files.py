@@ -25,7 +25,7 @@ FILE_CONTENT = {200: {"description": "The file's bytes, with its content type",
 
 
 async def _upload(request: Request, ctx: AppContext, org_id: str, is_base64: bool) -> dict[str, Any]:
-    receiver = FileReceiver(ctx.blobs, org_id, ctx.settings.max_upload_bytes, is_base64=is_base64)
+    receiver = FileReceiver(ctx.blobs, org_id, ctx.settings.limits.max_upload_bytes, is_base64=is_base64)
     await receive_file(request, receiver)
     assert receiver.stats is not None and receiver.file_id and receiver.file_type
     try:

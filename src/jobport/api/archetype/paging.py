@@ -27,8 +27,8 @@ class OffsetPage:
 def offset_page(ctx: CtxDep, offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
                 limit: Annotated[int | None, Query(ge=1, description="Page size: default `page_default` (20), "
                                                    "at most `page_max` (1000; 400 above).")] = None) -> OffsetPage:
-    limit = limit or ctx.settings.page_default
-    _check_limit(limit, ctx.settings.page_max, " and page with offset")
+    limit = limit or ctx.settings.limits.page_default
+    _check_limit(limit, ctx.settings.limits.page_max, " and page with offset")
     return OffsetPage(offset, limit)
 
 
@@ -53,8 +53,8 @@ def cursor_page(
     if after and before:
         raise Invalid("after and before are mutually exclusive", field="after", code="invalid_parameter",
                       suggestion="Pass only one of them.")
-    limit = limit or ctx.settings.files_page_default
-    _check_limit(limit, ctx.settings.page_max)
+    limit = limit or ctx.settings.limits.files_page_default
+    _check_limit(limit, ctx.settings.limits.page_max)
     return CursorPage(limit, decode_cursor(after, "after") if after else None,
                       decode_cursor(before, "before") if before else None)
 

@@ -70,7 +70,7 @@ def _rules(rules: list[schemas.GravityMappingRule] | None) -> list[MappingRule] 
 async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
     app = await run_in_threadpool(posted_file.bound_app, ctx, who)
     job_id = new_id("job")
-    receiver = FileReceiver(ctx.blobs, who.org.id, ctx.settings.max_upload_bytes, any_type=True,
+    receiver = FileReceiver(ctx.blobs, who.org.id, ctx.settings.limits.max_upload_bytes, any_type=True,
                             blob_key=keys.job_input(job_id, new_file_uid()))
     fields: dict[str, bytes] = {}
     await receive_file(request, receiver, fields)
@@ -94,8 +94,8 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
     except BaseException:
         ctx.blobs.delete_prefix(keys.job_prefix(job_id))
         raise
-    if (job.record_count or 0) <= ctx.settings.gravity_sync_max_records:
-        job = await posted_file.wait_until_ended(ctx, job, ctx.settings.gravity_wait_seconds)
+    if (job.record_count or 0) <= ctx.settings.gravity.sync_max_records:
+        job = await posted_file.wait_until_ended(ctx, job, ctx.settings.gravity.wait_seconds)
     return envelope(job_public(job))
 
 

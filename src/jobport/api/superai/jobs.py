@@ -32,7 +32,7 @@ DateQuery = Annotated[str | None, Query(description="ISO 8601, e.g. 2024-01-31T0
 
 def _setting(name: str) -> str:
     """How a description names a limit: the setting and its default."""
-    return f"`{name}` (default {Settings.model_fields[name].default})"
+    return f"`{name}` (default {Settings.default_of(name)})"
 
 
 def _json_body(model: type[BaseModel], required: bool) -> dict[str, Any]:

@@ -99,10 +99,10 @@ def _parallelism_and_config(ctx: AppContext, pipeline: Pipeline, body: JobCreate
                                 f"This pipeline has one component, '{spec.component}'.", "invalid_parameter"))
     params = body.parameters.get(spec.component) or ComponentParams()
     parallelism = params.parallelism or spec.default_parallelism
-    if parallelism > ctx.settings.max_parallelism:
+    if parallelism > ctx.settings.limits.max_parallelism:
         problems.append(Problem(
             f"parameters.{spec.component}.parallelism: {parallelism} is above the limit of "
-            f"{ctx.settings.max_parallelism}", f"parameters.{spec.component}.parallelism", "Lower it.",
+            f"{ctx.settings.limits.max_parallelism}", f"parameters.{spec.component}.parallelism", "Lower it.",
             "invalid_parameter"))
     merged = deep_merge(default_config(spec)[spec.component]["config"], params.config or {})
     try:
@@ -126,7 +126,7 @@ def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDr
                       field="pipeline_version", code="invalid_pipeline",
                       suggestion="Pick a version listed by GET /v0.5/batch/registry/pipelines.")
     files = file_store.get_many(session, org_id, [i.file_id for items in body.inputs.values() for i in items])
-    problems = _input_problems(pipeline, body, files, ctx.settings.max_inputs_per_job)
+    problems = _input_problems(pipeline, body, files, ctx.settings.limits.max_inputs_per_job)
     parallelism, config = _parallelism_and_config(ctx, pipeline, body, problems)
     if not problems and config is not None:
         facts = {port: [FileFacts(i.file_id, files[i.file_id].num_bytes, files[i.file_id].attributes, i.metadata or {})

@@ -145,7 +145,7 @@ def find_job(ctx: AppContext, who: Principal, job_uuid: str, surface: str) -> Jo
 
 def latest_jobs(ctx: AppContext, who: Principal, surface: str) -> list[Job]:
     with ctx.sessions() as session:
-        return job_store.latest_of_surface(session, who.org.id, surface, who.app_id, ctx.settings.gravity_latest_limit)
+        return job_store.latest_of_surface(session, who.org.id, surface, who.app_id, ctx.settings.gravity.latest_limit)
 
 
 async def wait_until_ended(ctx: AppContext, job: Job, seconds: float) -> Job:

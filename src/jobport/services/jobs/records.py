@@ -113,7 +113,7 @@ class RecordSubmission:
 
 def check_request_size(ctx: AppContext, num_bytes: int) -> None:
     """413 for a create request body over `superai_inputs_max_bytes`."""
-    limit = ctx.settings.superai_inputs_max_bytes
+    limit = ctx.settings.superai.inputs_max_bytes
     if num_bytes > limit:
         raise TooLarge(f"request body is larger than {limit} bytes", field="inputs",
                        suggestion="Send at most 4 MB of inputs per request, or use inputsFileUrl.")
@@ -145,7 +145,7 @@ def inputs_of(ctx: AppContext, inputs: Any, inputs_file_url: str | None) -> list
     if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
         raise Invalid(f"{field}: expected a non-empty array of objects", field=field,
                       suggestion='e.g. "inputs": [{"image_url": "https://..."}]')
-    most = ctx.settings.superai_max_jobs_per_request
+    most = ctx.settings.superai.max_jobs_per_request
     if len(inputs) > most:
         raise Invalid(f"{field}: {len(inputs)} inputs is more than {most} per request", field=field,
                       suggestion="Split them over several requests.")
@@ -155,10 +155,10 @@ def inputs_of(ctx: AppContext, inputs: Any, inputs_file_url: str | None) -> list
 def _fetch_inputs(ctx: AppContext, url: str) -> Any:
     """The JSON value of the file at `url`, fetched behind the SSRF guard (`fetch_allow_private_networks`),
     at most `superai_inputs_max_bytes`, within `fetch_timeout_seconds`."""
-    guard = UrlGuard(allow_private=ctx.settings.fetch_allow_private_networks)
+    guard = UrlGuard(allow_private=ctx.settings.fetch.allow_private_networks)
     try:
-        fetched = fetch_limited(url, max_bytes=ctx.settings.superai_inputs_max_bytes, guard=guard,
-                                timeout=ctx.settings.fetch_timeout_seconds)
+        fetched = fetch_limited(url, max_bytes=ctx.settings.superai.inputs_max_bytes, guard=guard,
+                                timeout=ctx.settings.fetch.timeout_seconds)
     except FetchError as err:
         if err.kind == "too_large":
             raise TooLarge(f"inputsFileUrl: {err.message}", field="inputsFileUrl") from None
