@@ -6,13 +6,13 @@ setting names) where a client meets them."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from jobport.api.surfaces import SURFACES
 
-# Every surface's routes and the signed downloads declare a response model. Not yet /healthz (an
-# ops route of the app factory): add "/healthz" here once it has one.
+# Every surface's routes, the signed downloads and /healthz declare a response model.
 TYPED_PREFIXES = (*(surface.prefix for surface in SURFACES), "/blobs", "/healthz")
 
 
@@ -123,3 +123,17 @@ def test_limits_are_documented_with_their_settings(spec):
         assert "`max_upload_bytes` (default 512 MiB)" in body["properties"]["file"]["description"], path
     rotate = spec["paths"]["/v0.5/callbacks/secret/rotate"]["post"]
     assert "`callback_secret_grace_seconds` (default 86400)" in rotate["description"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_everything_from_this_server(server, page):
+    """Swagger UI and ReDoc come from the installed package: no CDN, no web fonts (blank offline)."""
+    html = server.client.get(page)
+    assert html.status_code == 200
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*['"]([^'"]+)['"]""", html.text)
+    assets = [u for pair in urls for u in pair if u]
+    assert assets and all(u.startswith("/") for u in assets), assets
+    assert "http://" not in html.text and "https://" not in html.text.replace("https://github.com", "")
+    for asset in assets:
+        if asset.startswith("/docs-assets/"):
+            assert server.client.get(asset).status_code == 200, asset

@@ -14,7 +14,7 @@ from jobport.services import auth
 from jobport.services.context import AppContext
 
 if TYPE_CHECKING:
-    from jobport.store.tables import Org
+    from jobport.services.views import Org
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -86,7 +86,9 @@ def install(app: FastAPI, error_model_for: Callable[[str], type[BaseModel]],
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API",
                                    swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{ASSETS}/favicon.png")
+                                   swagger_favicon_url=f"{ASSETS}/favicon.png",
+                                   # no validator badge: it would fetch an image from validator.swagger.io
+                                   swagger_ui_parameters={"validatorUrl": None})
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:

@@ -12,8 +12,8 @@ from jobport.domain.ids import error_uid
 from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
 from jobport.domain.times import as_utc
 
-if TYPE_CHECKING:  # rows are passed in; the API layer never queries the store
-    from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
+if TYPE_CHECKING:  # rows are handed over by services; the API layer never queries the store
+    from jobport.services.views import Job, JobEvent, JobInput, JobOutput, JobProgress
 
 QUEUED_STATUSES = {s.value for s in QUEUED | {JobStatus.PARKED, JobStatus.SUSPENDED}}
 

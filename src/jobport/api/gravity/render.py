@@ -10,8 +10,8 @@ from jobport.domain.errors import Problem
 from jobport.domain.statuses import gravity_status
 from jobport.domain.times import as_utc
 
-if TYPE_CHECKING:  # rows are passed in; the API layer never queries the store
-    from jobport.store.tables import Job
+if TYPE_CHECKING:  # rows are handed over by services; the API layer never queries the store
+    from jobport.services.views import Job
 
 
 def envelope(data: Any) -> dict[str, Any]:
