@@ -10,7 +10,7 @@ from jobport.callbacks import outbox
 from jobport.callbacks.tables import CallbackAttempt, CallbackDelivery, WebhookSecret
 from jobport.domain.errors import Invalid
 from jobport.services.context import AppContext
-from jobport.services.jobs.queries import Page
+from jobport.services.paging import Page
 from jobport.store.db import transaction
 
 # What this service hands out: the outbox's rows, read-only for callers.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,7 +170,9 @@ def test_queue_request_bodies(sai):
 def test_parked_jobs_wait_until_queued_and_cancel_rules(sai):
     body = sai.create(inputs=[SETOSA, VIRGINICA], pending=True).json()
     ids = sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()["jobIds"]
-    time.sleep(0.5)
+    # a job queued after the parked ones runs to the end; the parked ones were passed over
+    witness = sai.create(inputs=[SETOSA]).json()
+    assert sai.wait(witness["uuid"])["status"] == "COMPLETED"
     assert {sai.job(i)["status"] for i in ids} == {"PENDING"}
     r = sai.call("POST", f"jobs/{ids[0]}/cancel")
     assert r.status_code == 400 and "SCHEDULED, IN_PROGRESS or SUSPENDED" in r.json()["message"]

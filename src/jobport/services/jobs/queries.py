@@ -5,22 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from jobport.domain.statuses import InputStatus
 from jobport.services.context import AppContext
 from jobport.services.jobs.control import owned
+from jobport.services.paging import Page
 from jobport.store import jobs as job_store
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
-T = TypeVar("T")
 Counts = dict[str, int]
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
 
 
 @dataclass(frozen=True)
