@@ -43,6 +43,11 @@ class DraftInput:
     payload: InputPayload
     tracked: bool = True
 
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The stored form of the payload (computed once: a template's references serve every job)."""
+        return self.payload.to_row()
+
 
 @dataclass(frozen=True)
 class JobTemplate:
@@ -126,7 +131,7 @@ class JobDraft:
     def input_values(self, now: datetime) -> list[dict[str, Any]]:
         return [dict(
             id=new_id("inp"), job_id=self.id, port_name=item.port_name, file_id=item.file_id, file_uid=item.file_uid,
-            data=item.payload.to_row(), tracked=item.tracked,
+            data=item.data, tracked=item.tracked,
             status=(InputStatus.PENDING if item.tracked else InputStatus.REFERENCE).value, attempts=0,
             lease_owner=None, lease_expires_at=None, error_message=None, created_at=now, started_at=None,
             completed_at=None,
