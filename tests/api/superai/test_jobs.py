@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import uuid
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from helpers import wait_until
 from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
-from receivers import Receiver
+from receivers import FileServer, Receiver
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
@@ -236,44 +234,27 @@ def test_review_tags_and_export(sai):
     assert [j["id"] for j in jobs] == [job["id"]] and jobs[0]["response"] == {"label": "versicolor"}
 
 
-class _Files(BaseHTTPRequestHandler):
-    routes: dict[str, bytes] = {}
-
-    def do_GET(self):  # noqa: N802
-        body = self.routes.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def file_server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    files = FileServer()
+    yield files
+    files.close()
 
 
 def test_inputs_file_url(sai, server, file_server):
-    _Files.routes = {"/inputs.json": json.dumps([SETOSA, VIRGINICA]).encode(),
+    file_server.files = {"/inputs.json": json.dumps([SETOSA, VIRGINICA]).encode(),
                      "/big.json": b"[" + b" " * (5 << 20) + b"]", "/object.json": b'{"a": 1}'}
-    url = file_server + "/inputs.json"
+    url = file_server.url + "/inputs.json"
     r = sai.create(inputsFileUrl=url)
     assert r.status_code == 400 and "refused" in r.json()["message"]  # loopback refused by default
     server.ctx.settings.fetch.allow_private_networks = True
     try:
         body = sai.create(inputsFileUrl=url).json()
         assert body["jobCount"] == 2
-        too_big = sai.create(inputsFileUrl=file_server + "/big.json")
+        too_big = sai.create(inputsFileUrl=file_server.url + "/big.json")
         assert too_big.status_code == 413 and "message" in too_big.json()
-        assert sai.create(inputsFileUrl=file_server + "/missing.json").status_code == 400
-        assert "array of objects" in sai.create(inputsFileUrl=file_server + "/object.json").json()["message"]
+        assert sai.create(inputsFileUrl=file_server.url + "/missing.json").status_code == 400
+        assert "array of objects" in sai.create(inputsFileUrl=file_server.url + "/object.json").json()["message"]
     finally:
         server.ctx.settings.fetch.allow_private_networks = False
     assert sai.job_total() == 2

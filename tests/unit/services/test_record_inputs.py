@@ -5,8 +5,6 @@ and count limits, the request size, the job type and the parked flag."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from helpers import make_settings
 from jobport.domain.errors import Invalid, TooLarge
 from jobport.services.jobs import records
+from receivers import FileServer
 
 ROW = {"sepal_length": 5.1}
 FILES = {
@@ -25,26 +24,11 @@ FILES = {
 }
 
 
-class _Files(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = FILES.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def file_server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    files = FileServer(FILES)
+    yield files.url
+    files.close()
 
 
 def _ctx(tmp_path, **settings):
