@@ -237,7 +237,3 @@ class Settings(BaseSettings):
     @property
     def blobs(self) -> BlobConfig:
         return BlobConfig(self.blob_store, self.blob_root)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")

@@ -23,6 +23,7 @@ from jobport.callbacks.signing import new_secret
 from jobport.callbacks.tables import CallbackAttempt, CallbackDelivery, WebhookSecret
 from jobport.domain.errors import Conflict, NotFound
 from jobport.domain.ids import new_id
+from jobport.domain.times import iso_utc
 from jobport.store.db import as_utc, utcnow
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -248,13 +249,9 @@ def replay(session: Session, org_id: str, delivery_id: str) -> str:
     row = get_delivery(session, org_id, delivery_id)
     if row.status == PENDING:
         raise Conflict(f"callback {delivery_id} is still pending (attempt {row.attempts + 1} is due at "
-                       f"{_iso(row.next_attempt_at)})", field="id",
+                       f"{iso_utc(row.next_attempt_at)})", field="id",
                        suggestion="Wait until it is delivered or failed; a pending callback is retried by itself.")
     return enqueue(session, org_id=row.org_id, job_id=row.job_id, surface=row.surface, event_type=row.event_type,
                    url=row.url, payload=row.payload, replay_of=row.id)
 
-
-def _iso(value: datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.isoformat().replace("+00:00", "Z") if value else None
 

@@ -7,17 +7,14 @@ import json
 from datetime import datetime
 from typing import Any
 
+from jobport.domain.times import iso_utc
 from jobport.store.db import utcnow
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def envelope(event_type: str, data: dict[str, Any], timestamp: datetime | None = None) -> dict[str, Any]:
     """`type` is the event (e.g. `job.completed`), `timestamp` when it happened, `data` the object in
     the shape of the surface the job was created on."""
-    return {"type": event_type, "timestamp": iso(timestamp or utcnow()), "data": data}
+    return {"type": event_type, "timestamp": iso_utc(timestamp or utcnow()), "data": data}
 
 
 def dumps(payload: dict[str, Any]) -> str:

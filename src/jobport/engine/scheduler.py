@@ -268,8 +268,7 @@ class Scheduler:
             waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
             self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
             not_running = [j.id for j in started if j.status != JobStatus.RUNNING]
-            self.transitions.move_many(session, not_running, JobStatus.RUNNING,
-                                "Running", event_type="job.running")
+            self.transitions.move_many(session, not_running, JobStatus.RUNNING, "Running", event_type="job.running")
             parameters = job_store.job_parameters(session, list(leased))
             self._load_references(session, list(leased))
             for job in started:
@@ -277,10 +276,10 @@ class Scheduler:
                 again = [row.id for row in rows if row.attempts > 1]
                 if again:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
+                config = self._config_of(job, parameters.get(job.id))  # once per job, not per input
                 for row in rows:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
-                                      job.worker_key, self._config_of(job, parameters.get(job.id)), _file_spec(row),
-                                      self._references[job.id]))
+                                      job.worker_key, config, _file_spec(row), self._references[job.id]))
         self._delete_blobs(stale_blobs)
         for task in tasks:
             self.executor.submit(task)

@@ -15,19 +15,14 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobport.domain.times import as_utc  # noqa: F401  (re-exported: repositories and services use it)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE_OPTION = "jobport_write"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def make_engine(url: str) -> Engine:

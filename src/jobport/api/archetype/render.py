@@ -10,7 +10,7 @@ from jobport.callbacks import payloads
 from jobport.domain.errors import Problem
 from jobport.domain.ids import error_uid
 from jobport.domain.statuses import QUEUED, JobStatus, archetype_status
-from jobport.domain.times import as_utc
+from jobport.domain.times import iso_utc
 
 if TYPE_CHECKING:  # rows are handed over by services; the API layer never queries the store
     from jobport.services.views import Job, JobEvent, JobInput, JobOutput, JobProgress
@@ -28,9 +28,7 @@ def error_body(problems: list[Problem]) -> dict[str, Any]:
     }
 
 
-def iso(value: datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.isoformat().replace("+00:00", "Z") if value else None
+iso = iso_utc  # ISO 8601 ending in `Z`, as every Archetype timestamp
 
 
 def job_public(job: Job, counts: dict[str, int] | None = None, *, on_create: bool = False) -> dict[str, Any]:
