@@ -19,9 +19,7 @@ PG_URL = os.environ.get("JOBPORT_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+def _fresh_pg_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("JOBPORT_TEST_DATABASE_URL is not set (CI sets it)")
     import psycopg
@@ -36,6 +34,18 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    yield from _fresh_pg_database()
+
+
+@pytest.fixture
+def own_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (its own scheduler lock, heartbeats, queue)."""
+    yield from _fresh_pg_database()
 
 
 @dataclass

@@ -85,7 +85,7 @@ def test_sigkill_mid_job_then_restart_completes_without_redoing_work(live_server
     events = http.get(f"/v0.5/batch/jobs/{job_id}/events", params={"limit": 1000}).json()["events"]
     successes = [e["input_id"] for e in events if e["event_type"] == "inference.success"]
     assert sorted(successes) == sorted(after), "each input succeeds exactly once"
-    assert any(e["event_type"] == "input.recovered" and e["input_id"] == interrupted for e in events)
+    assert any(e["event_type"] == "input.preempted" and e["input_id"] == interrupted for e in events)
 
     outputs = http.get(f"/v0.5/batch/jobs/{job_id}/outputs", params={"limit": 1000}).json()["outputs"]
     keys = [(o["input_id"], o["data"]["filename"]) for o in outputs]
@@ -130,5 +130,5 @@ def test_sigterm_exits_cleanly_and_the_job_resumes(live_server):
     wait_until(lambda: http.get(f"/v0.5/batch/jobs/{job_id}").json()["status"] == "COMPLETED",
                240, 0.1, "job completion")
     # the clean stop handed its running input back itself: the restart had nothing to recover
-    recovered = http.get(f"/v0.5/batch/jobs/{job_id}/events", params={"event_type": "input.recovered"}).json()
+    recovered = http.get(f"/v0.5/batch/jobs/{job_id}/events", params={"event_type": "input.preempted"}).json()
     assert recovered["total"] == 0

@@ -1,5 +1,6 @@
-"""The FastAPI app factory: every surface mounted on one app, the error handlers, the JSON body
-limit and `/healthz`. What runs beside the API (scheduler, deliverer) is wired by `server.py`."""
+"""The FastAPI app factories: `build_app` mounts every surface on one app with the error handlers,
+the JSON body limit and the ops routes (`/healthz`, `/readyz`); `build_ops_app` serves only the ops
+routes (the scheduler role). What runs beside the API is wired by `server.py`."""
 
 from __future__ import annotations
 
@@ -7,25 +8,16 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobport import __version__
 from jobport.api import blobs as blob_routes
-from jobport.api import errors, openapi
-from jobport.api.deps import CtxDep, base_url
+from jobport.api import errors, openapi, ops
 from jobport.api.surfaces import SURFACES, surface_for_path
 from jobport.config import Settings
 from jobport.domain.errors import Problem
-
-
-class Health(BaseModel):
-    status: str = Field(description="`ok` once the server accepts jobs.")
-    version: str
-    scheduler: str = Field(description="`running` (this process schedules), `standby` (another one does) or `off`.")
-    surfaces: dict[str, str] = Field(description="Base URL of each surface, by name.")
 
 
 class BodyLimit:
@@ -65,15 +57,15 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
         for router in surface.routers:
             app.include_router(router, prefix=surface.prefix)
     app.include_router(blob_routes.router)
-
-    @app.get("/healthz", tags=["ops"], summary="200 once the server accepts jobs", response_model=Health)
-    def healthz(request: Request, ctx: CtxDep) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "version": __version__,
-            "scheduler": ctx.scheduler_state,
-            "surfaces": {s.name: base_url(request, ctx) + s.prefix for s in SURFACES},
-        }
+    app.include_router(ops.router)
 
     app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
+    return app
+
+
+def build_ops_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]]) -> FastAPI:
+    """The scheduler role's app: `/healthz` and `/readyz` only (probes of a process without surfaces)."""
+    app = FastAPI(title="jobport scheduler", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(ops.router)
     return app

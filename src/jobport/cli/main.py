@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import signal
 import sys
@@ -21,6 +22,17 @@ app.add_typer(keys_app, name="keys")
 models_app = typer.Typer(help="The model catalogue of language-model pipelines.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console()
+
+
+class Role(enum.StrEnum):
+    all = "all"
+    api = "api"
+    scheduler = "scheduler"
+
+
+class ExecutorKind(enum.StrEnum):
+    local = "local"
+    ray = "ray"
 register_client_commands(app)  # files ..., jobs ..., submit (cli/client.py)
 register_app_commands(app)  # apps ..., usage (cli/apps.py)
 register_callback_commands(app)  # callbacks ... (cli/callbacks.py)
@@ -31,26 +43,57 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int | None, typer.Option(help="Warm worker processes (default: CPU count).")] = None,
+    role: Annotated[Role | None, typer.Option(help="all: API + scheduler + workers (default, JOBPORT_ROLE); api: a "
+                                              "stateless API replica; scheduler: the scheduler and callback "
+                                              "deliverer (one active, the others stand by). api and scheduler "
+                                              "need PostgreSQL.")] = None,
+    executor: Annotated[ExecutorKind | None, typer.Option(help="local: worker processes (default, "
+                                                          "JOBPORT_EXECUTOR); ray: actors on the Ray cluster at "
+                                                          "JOBPORT_RAY_ADDRESS.")] = None,
 ) -> None:
-    """Run API + scheduler + local workers (SQLite under JOBPORT_HOME unless JOBPORT_DATABASE_URL is set)."""
+    """Run jobport: by default API + scheduler + local workers (SQLite under JOBPORT_HOME unless
+    JOBPORT_DATABASE_URL is set)."""
     import uvicorn
 
     from jobport.api.surfaces import SURFACES
     from jobport.server import create_app
 
-    settings = Settings(engine=EngineSettings(workers=workers)) if workers else Settings()
+    settings = _serve_settings(workers, role, executor)
     base = f"http://{host}:{port}"
     database = settings.resolved_database_url.split('@')[-1]  # never print credentials
-    console.print(f"[bold]jobport[/bold] home={settings.home.resolve()} db={database}")
-    for surface in SURFACES:
-        console.print(f"  {surface.name:<10} {base}{surface.prefix}")
-    console.print(f"  {'docs':<10} {base}/docs")
+    console.print(f"[bold]jobport[/bold] role={settings.role} executor={settings.engine.executor} "
+                  f"home={settings.home.resolve()} db={database}")
+    if settings.role != "scheduler":
+        for surface in SURFACES:
+            console.print(f"  {surface.name:<10} {base}{surface.prefix}")
+        console.print(f"  {'docs':<10} {base}/docs")
+    console.print(f"  {'ready':<10} {base}/readyz")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
     # handler in place: make that handler a clean exit so `serve` ends with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # uvicorn's own loggers go through jobport's (log.configure); its access log only at debug
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=settings.log.level,
                 access_log=settings.log.level == "debug", timeout_graceful_shutdown=10)
+
+
+def _serve_settings(workers: int | None, role: Role | None, executor: ExecutorKind | None) -> Settings:
+    """Settings from the environment with the command line's choices on top; a bad combination
+    stops here with the settings' own message."""
+    overrides: dict[str, object] = {}
+    engine: dict[str, object] = {}
+    if workers:
+        engine["workers"] = workers
+    if executor is not None:
+        engine["executor"] = executor.value
+    if engine:
+        overrides["engine"] = EngineSettings(**engine)  # type: ignore[arg-type]
+    if role is not None:
+        overrides["role"] = role.value
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as err:
+        console.print(f"[red]jobport cannot start:[/red] {err}")
+        raise typer.Exit(2) from err
 
 
 @keys_app.command("create")

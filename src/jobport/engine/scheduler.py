@@ -1,15 +1,24 @@
 """The scheduler: one loop service that admits queued jobs, leases their inputs to workers, records
 what workers report, and finalizes jobs.
 
-It runs in a background thread of the server process and owns the executor. Everything workers
-report in one pass is written in one transaction (events, progress, outputs, input results).
-Recovery: on start it returns every input leased by a previous (dead) scheduler to `pending`;
-completed inputs are never redone, and outputs of an input that is processed again replace the
-partial ones of the interrupted attempt.
+It runs in a background thread of a server process (role `all` or `scheduler`) and owns the
+executor. Any number of processes may run one; the one holding the scheduler lock is active, the
+others stand by and retry the lock every `STANDBY_RETRY_SECONDS`. Each reports a heartbeat row.
+Everything workers report in one pass is written in one transaction (events, progress, outputs,
+input results).
+
+Failures: an input interrupted by the infrastructure (a scheduler restart or stop, a lost lease, an
+executor that lost a node or evicted an actor, a worker stopped for another job's cancel) goes back
+to the queue without spending an attempt, counts as one preemption of its job and says so in an
+`input.preempted` event; only a worker that crashed while processing it spends an attempt
+(`input.retried`). An executor whose backend is unreachable (`ExecutorUnavailable`) makes the
+scheduler step down and retry: jobs stay queued. Completed inputs are never redone, and outputs of
+an input that is processed again replace the partial ones of the interrupted attempt.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import threading
@@ -27,17 +36,21 @@ from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload, component_config
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
-from jobport.engine.executors.base import Executor
+from jobport.engine.executors.base import Executor, ExecutorUnavailable
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
 from jobport.engine.ports import JobMoves
 from jobport.pipelines.registry import Registry
 from jobport.store import jobs as job_store
+from jobport.store import schedulers as heartbeats
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import JobInput, JobOutput, JobProgress
 
 log = structlog.get_logger("jobport.scheduler")
 
+STANDBY_RETRY_SECONDS = 2.0
+HEARTBEAT_SECONDS = 2.0
+LOCK_CHECK_SECONDS = 2.0
 FINALIZABLE = (JobStatus.PENDING, JobStatus.PREEMPTED, JobStatus.ADMITTED, JobStatus.RUNNING)
 OUTPUT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}
 
@@ -70,10 +83,15 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._references: dict[str, tuple[FileSpec, ...]] = {}
+        self._stale_after_commit: list[str] = []  # blobs of preempted attempts, deleted after the commit
         self._last_renew = 0.0
         self._last_lifecycle = 0.0
         self._last_status_check = 0.0
+        self._last_beat = 0.0
+        self._last_lock_check = 0.0
+        self._started_at = utcnow()
         self.has_lock = False
+        self.problem: str | None = None  # why this process cannot schedule right now (executor unreachable)
         self.ready = threading.Event()
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -96,40 +114,69 @@ class Scheduler:
 
     @property
     def state(self) -> str:
-        return "running" if self.has_lock else "standby"
+        """`running` (active), `standby` (another process holds the lock) or `waiting` (this process
+        could hold it but its executor is unreachable: see `problem`)."""
+        if self.has_lock:
+            return "running"
+        return "waiting" if self.problem else "standby"
 
-    def cancel(self, job_id: str, timeout: float = 5.0) -> None:
-        """Stop the job's running inputs now; returns once their workers are killed."""
+    def cancel(self, job_id: str, timeout: float = 5.0, wait: bool = True) -> None:
+        """Stop the job's running inputs now; with `wait`, returns once their workers are killed."""
         command = _Cancel(job_id)
         self._commands.put(command)
         self.wake()
-        if self.has_lock and self._thread is not None and self._thread is not threading.current_thread():
+        if wait and self.has_lock and self._thread is not None and self._thread is not threading.current_thread():
             command.done.wait(timeout)
 
     # ---- loop -----------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if not self.has_lock and not self.take_lock():
-                self._stopping.wait(2.0)
+            self._heartbeat()
+            if not self.has_lock and not self._try_take_lock():
+                self._stopping.wait(STANDBY_RETRY_SECONDS)
                 continue
             try:
                 self.run_pass()
+            except ExecutorUnavailable as err:
+                self._step_down(str(err))
             except Exception:  # the loop must survive a bad pass (DB hiccup...); it retries next tick
                 log.exception("scheduler pass failed")
                 self._stopping.wait(1.0)
         self.release_lock()
+        self._heartbeat(force=True, state="stopped")
+
+    def _try_take_lock(self) -> bool:
+        try:
+            return self.take_lock()
+        except Exception:  # the database is unreachable: stand by and retry
+            log.exception("scheduler could not take the lock")
+            return False
 
     def take_lock(self) -> bool:
         """Become the active scheduler if no other holds the lock: recover what a previous one
-        left leased, start the executor. The loop thread calls it; tests drive it directly."""
+        left leased, start the executor. The loop thread calls it; tests drive it directly. An
+        executor that cannot start gives the lock back (another scheduler may reach it)."""
         if not self.lock.try_acquire():
             return False
+        try:
+            self._recover()
+            self.executor.start()
+        except ExecutorUnavailable as err:
+            self.lock.release()
+            self._report_problem(str(err))
+            return False
+        except BaseException:
+            self.lock.release()
+            raise
         self.has_lock = True
-        self._recover()
-        self.executor.start()
+        if self.problem:
+            log.info("executor reachable again", instance=self.instance_id)
+        self.problem = None
         self.ready.set()
-        log.info("scheduler started", instance=self.instance_id, workers=self.settings.engine.workers)
+        log.info("scheduler started", instance=self.instance_id, executor=self.settings.engine.executor,
+                 workers=self.settings.engine.workers)
+        self._heartbeat(force=True)
         return True
 
     def release_lock(self) -> None:
@@ -138,10 +185,50 @@ class Scheduler:
             return
         unfinished = self.executor.stop()
         with transaction(self.sessions) as session:
-            stale = job_store.requeue_interrupted(session, [t.input_id for t in unfinished])
+            stale = self._preempt(session, unfinished, "scheduler_stopped", "the scheduler stopped")
         self._delete_blobs(stale)
         self.lock.release()
         self.has_lock = False
+
+    def _step_down(self, problem: str) -> None:
+        """The executor's backend is gone: requeue what it held, give the lock back, retry later."""
+        self._report_problem(problem)
+        try:
+            self.release_lock()
+        except Exception:
+            log.exception("stepping down failed; leases expire and are reclaimed")
+            self.lock.release()
+            self.has_lock = False
+
+    def _report_problem(self, problem: str) -> None:
+        if problem != self.problem:
+            log.error("scheduler waiting: executor unavailable; jobs stay queued", problem=problem)
+        self.problem = problem
+        self._heartbeat(force=True)
+
+    def _check_lock(self) -> None:
+        """Fencing: a scheduler whose lock connection broke may already have a successor; it stops
+        its workers and writes nothing more (the successor reclaims its leases)."""
+        if self.lock.still_held():
+            return
+        log.error("scheduler lock lost; stopping this scheduler's workers", instance=self.instance_id)
+        self.executor.stop()
+        self.lock.release()
+        self.has_lock = False
+
+    def _heartbeat(self, force: bool = False, state: str | None = None) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_beat < HEARTBEAT_SECONDS:
+            return
+        self._last_beat = now
+        try:
+            with transaction(self.sessions) as session:
+                heartbeats.report(session, instance_id=self.instance_id, hostname=socket.gethostname(),
+                                  pid=os.getpid(), state=state or ("active" if self.has_lock else self.state),
+                                  executor=self.settings.engine.executor, problem=self.problem,
+                                  started_at=self._started_at)
+        except Exception as err:  # a heartbeat is information, never a reason to stop scheduling
+            log.warning("scheduler heartbeat not written", error=str(err))
 
     def run_pass(self) -> None:
         """One pass: apply what workers reported, run cancels, the periodic duties, then dispatch."""
@@ -155,6 +242,12 @@ class Scheduler:
             self._apply(messages)
         self._run_commands()
         now = time.monotonic()
+        if now - self._last_lock_check > LOCK_CHECK_SECONDS:
+            self._last_lock_check = now
+            self._check_lock()
+            if not self.has_lock:
+                return
+        self._heartbeat()
         if now - self._last_status_check > 0.5:
             self._last_status_check = now
             self._stop_ended_jobs()
@@ -180,9 +273,8 @@ class Scheduler:
         with transaction(self.sessions) as session:
             reclaimed, stale = job_store.reclaim_leases(session, not_owner=self.instance_id)
             for row in reclaimed:
-                job_store.add_event(session, row.job_id, "WARN", "input.recovered",
-                                    f"{row.file_id}: returned to the queue after a scheduler restart (no attempt "
-                                    "spent)", {"attempts": row.attempts - 1}, input_id=row.id)
+                _preempted_event(session, row.job_id, row.id, row.file_id, "scheduler_restart",
+                                 "returned to the queue after a scheduler restart", row.attempts - 1)
         self._delete_blobs(stale)
         if reclaimed:
             log.warning("recovered leased inputs", count=len(reclaimed))
@@ -196,19 +288,16 @@ class Scheduler:
             killed = self.executor.kill_job(command.job_id)
             if killed:
                 with transaction(self.sessions) as session:
-                    own = [t.input_id for t in killed if t.job_id == command.job_id]
-                    job_store.release_inputs(session, own)
-                    stale = job_store.requeue_interrupted(session, [t.input_id for t in killed
-                                                                    if t.job_id != command.job_id])
-                    for task in killed:
-                        if task.job_id == command.job_id:
-                            job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
-                                                f"{task.item.filename}: processing stopped by cancel",
-                                                input_id=task.input_id)
-                        else:  # queued on the same worker behind the cancelled job's task
-                            job_store.add_event(session, task.job_id, "INFO", "input.requeued",
-                                                f"{task.item.filename}: back in the queue (its worker was stopped "
-                                                "for a cancel)", input_id=task.input_id)
+                    own = [t for t in killed if t.job_id == command.job_id]
+                    job_store.release_inputs(session, [t.input_id for t in own])
+                    for task in own:
+                        job_store.add_event(session, task.job_id, "WARN", "input.cancelled",
+                                            f"{task.item.filename}: processing stopped by cancel",
+                                            input_id=task.input_id)
+                    # other jobs' tasks held by the same worker
+                    stale = self._preempt(session, [t for t in killed if t.job_id != command.job_id],
+                                          "worker_stopped_for_cancel", "its worker was stopped for another job's "
+                                          "cancel")
                 self._delete_blobs(stale)
             self._references.pop(command.job_id, None)
             command.done.set()
@@ -234,8 +323,8 @@ class Scheduler:
             for row in reaped:
                 if row.id in self.executor.running():
                     continue
-                job_store.add_event(session, row.job_id, "WARN", "input.lease_expired",
-                                    f"{row.file_id}: lease expired; returned to the queue", input_id=row.id)
+                _preempted_event(session, row.job_id, row.id, row.file_id, "lease_expired",
+                                 "its lease expired", row.attempts - 1)
         self._delete_blobs(stale)
 
     # ---- dispatch -------------------------------------------------------------------------------
@@ -284,6 +373,17 @@ class Scheduler:
         for task in tasks:
             self.executor.submit(task)
 
+    def _preempt(self, session: Session, tasks: list[Task], reason: str, why: str) -> list[str]:
+        """Tasks interrupted by the infrastructure back to the queue, no attempt spent; stale blobs."""
+        ids = [t.input_id for t in tasks]
+        processing = job_store.processing_among(session, ids)
+        stale = job_store.requeue_interrupted(session, ids)
+        for task in tasks:
+            if task.input_id in processing:
+                _preempted_event(session, task.job_id, task.input_id, task.item.filename, reason, why,
+                                 task.attempt - 1)
+        return stale
+
     def _delete_blobs(self, keys: list[str]) -> None:
         for key in keys:
             self.blobs.delete(key)
@@ -301,6 +401,7 @@ class Scheduler:
 
     def _apply(self, messages: list[WorkerMessage]) -> None:
         touched: set[str] = set()
+        self._stale_after_commit = []
         # no_autoflush: the events, progress entries and outputs added below go to the database in
         # batches at commit instead of one flush before every following statement.
         with transaction(self.sessions) as session, session.no_autoflush:
@@ -318,6 +419,7 @@ class Scheduler:
                 touched.add(message.job_id)
             self._on_done_many(session, done)
             self._finalize_many(session, sorted(touched))
+        self._delete_blobs(self._stale_after_commit)
 
     def _on_event(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
@@ -372,6 +474,12 @@ class Scheduler:
                            values={"error": {"code": d.get("code"), "message": d["message"]}})
         self._commands.put(_Cancel(m.job_id))
 
+    def _on_preempted(self, session: Session, m: WorkerMessage) -> None:
+        """The executor lost the task to the infrastructure (a node died, an actor was evicted)."""
+        stale = self._preempt(session, [m.data["task"]], m.data.get("reason_code", "executor_lost_task"),
+                              m.data.get("reason", "the executor lost it"))
+        self._stale_after_commit += stale
+
     def _on_returned(self, session: Session, m: WorkerMessage) -> None:
         """A task that waited in a worker that died: back to the queue, no attempt spent on it."""
         job_store.release_inputs(session, [m.input_id], refund_attempt=True)
@@ -419,3 +527,10 @@ class Scheduler:
         self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
         self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
                                    event_type="job.completed", level="SUCCESS", details=completed)
+
+
+def _preempted_event(session: Session, job_id: str, input_id: str, name: str, reason: str, why: str,
+                     attempts: int) -> None:
+    job_store.add_event(session, job_id, "WARN", "input.preempted",
+                        f"{name}: back in the queue, {why} (no attempt spent)",
+                        {"reason": reason, "attempts": max(attempts, 0)}, input_id=input_id)

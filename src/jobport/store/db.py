@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with a busy timeout so the API threads and the scheduler thread can write
 concurrently; PostgreSQL is used as is. `migrate()` brings any database to the newest Alembic
-revision and is called at server start and by the test fixtures.
+revision and is called at server start and by the test fixtures; on PostgreSQL, processes that
+start together (API replicas, schedulers) take turns through an advisory lock (`startup_lock`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.domain.times import as_utc  # noqa: F401  (re-exported: repositories and services use it)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE_OPTION = "jobport_write"
+_STARTUP_LOCK_KEY = 0x6A6F62706F7273  # another key than the scheduler's (engine/locks.py)
 
 
 def utcnow() -> datetime:
@@ -86,3 +88,35 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive PostgreSQL advisory lock while the block runs, so that processes starting
+    at once migrate and bootstrap one after the other (the second finds everything done). SQLite:
+    the embedded server is one process; nothing to hold."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _STARTUP_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _STARTUP_LOCK_KEY})
+            conn.commit()
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None, the newest revision this code knows)."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head or ""

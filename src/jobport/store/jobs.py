@@ -320,6 +320,14 @@ def release_inputs(session: Session, input_ids: Sequence[str], refund_attempt: b
         )
 
 
+def processing_among(session: Session, input_ids: Sequence[str]) -> set[str]:
+    """Those of `input_ids` that are still being processed (leased)."""
+    if not input_ids:
+        return set()
+    return set(session.scalars(select(JobInput.id).where(JobInput.id.in_(list(input_ids)),
+                                                         JobInput.status == InputStatus.PROCESSING.value)))
+
+
 def requeue_interrupted(session: Session, input_ids: Sequence[str]) -> list[str]:
     """Inputs interrupted by the infrastructure (a scheduler restart or stop, a lost lease, a worker
     stopped for another job's cancel) back to `pending` without spending an attempt; each of their

@@ -286,3 +286,19 @@ class JobProgress(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     index: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class SchedulerHeartbeat(Base):
+    """One row per scheduler process: whether it is the active one, how its executor is, when it
+    last reported. API replicas read it for `/readyz`; rows of processes gone for a day are pruned."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))  # active | standby | waiting | stopped
+    executor: Mapped[str] = mapped_column(String(50))
+    problem: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime] = mapped_column(index=True)

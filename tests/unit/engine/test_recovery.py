@@ -1,5 +1,5 @@
 """Recovery: a scheduler that dies leaves inputs `processing` under its lease. The next one to
-take the lock returns them to `pending` (event `input.recovered`), never redoes the completed ones,
+take the lock returns them to `pending` (event `input.preempted`), never redoes the completed ones,
 and finishes the job."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def test_a_new_scheduler_returns_the_dead_ones_leases_and_finishes_the_job(world
     world.new_scheduler()
 
     assert world.counts(job) == {"pending": 2, "processing": 0, "completed": 1, "failed": 0}
-    recovered = world.events(job, "input.recovered")
+    recovered = world.events(job, "input.preempted")
     assert len(recovered) == 2 and {e.level for e in recovered} == {"WARN"}
     world.run_until_ended(job)
     assert world.status(job) == "COMPLETED"

@@ -15,6 +15,12 @@ from typing import Protocol
 from jobport.engine.messages import Task, WorkerMessage
 
 
+class ExecutorUnavailable(Exception):
+    """Raised by `start()` or `poll()` when the executor's backend is unreachable or lost (a Ray
+    cluster that does not answer). The scheduler then keeps jobs queued, reports the message on
+    `/readyz` and in the log, and retries."""
+
+
 class Executor(Protocol):
     def start(self) -> None: ...
 
