@@ -42,6 +42,12 @@ def pg_database() -> Iterator[str]:
     yield from _fresh_pg_database()
 
 
+@pytest.fixture(scope="module")
+def module_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test module (the scale tier's deployments)."""
+    yield from _fresh_pg_database()
+
+
 @pytest.fixture
 def own_pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (its own scheduler lock, heartbeats, queue)."""

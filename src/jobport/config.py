@@ -10,15 +10,16 @@ under `JOBPORT_HOME` (default `./.jobport`). Each field's description is its doc
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobport.blobs import BlobConfig, BlobKind
+from jobport.blobs import MIN_PART_BYTES, NEEDS_BOTO3, AddressingStyle, BlobConfig, parse_s3_url
 from jobport.log import LogFormat
 
 
@@ -129,7 +130,44 @@ class LogSettings(BaseSettings):
         "info", description="The lowest level logged (jobport's own records and uvicorn's).")
 
 
-GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "fetch", "log")
+class S3Settings(BaseSettings):
+    """The S3-compatible blob store chosen by `blobs_url=s3://bucket/prefix` (docs/operations.md
+    "S3-compatible blob store")."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_S3_", extra="forbid")
+
+    endpoint_url: str | None = Field(
+        None, description="S3 API endpoint of a server other than AWS (MinIO, Ceph RGW...: `http://minio:9000`); "
+                          "unset: AWS S3 in `s3_region`.")
+    region: str = Field("us-east-1", description="Region the requests are signed for (AWS: the bucket's region).")
+    access_key_id: str | None = Field(
+        None, description="Access key id; unset (with the secret): boto3's default credential chain (AWS_* "
+                          "environment, shared config files, instance or pod role).")
+    secret_access_key: SecretStr | None = Field(
+        None, description="Secret access key that goes with `s3_access_key_id`.")
+    session_token: SecretStr | None = Field(
+        None, description="Session token of temporary credentials (with `s3_access_key_id`), if any.")
+    part_size_bytes: int = Field(
+        8 * 1024 * 1024, ge=MIN_PART_BYTES, le=5 * 1024 ** 3,
+        description="Multipart part size: a blob is uploaded in parts of this size while it is written (a "
+                    "smaller blob in one request); S3's minimum is 5 MiB. Each writer holds up to 3 parts in memory.")
+    addressing_style: AddressingStyle = Field(
+        "auto", description="Bucket in the host name (`virtual`), in the path (`path`: most MinIO and on-premise "
+                            "servers) or boto3's choice (`auto`).")
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="Time limit to connect to the S3 endpoint.")
+    read_timeout_seconds: float = Field(60.0, gt=0, description="Time limit of one read from the S3 endpoint.")
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Attempts of one S3 request on throttling, 5xx and connection errors (the "
+                                    "first included) before the store is reported unavailable (503).")
+
+    @field_validator("endpoint_url", "access_key_id", "secret_access_key", "session_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `JOBPORT_S3_ENDPOINT_URL=` in a compose file means unset
+
+
+GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "fetch", "log", "s3")
+S3_PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4 presigned links live at most 7 days
 
 
 class Settings(BaseSettings):
@@ -139,6 +177,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<home>/jobport.db. postgresql://... for PostgreSQL."
     )
+    role: Literal["all", "api", "scheduler"] = Field(
+        "all", description="What `jobport serve` runs: `all` (API, scheduler and workers in one process tree: the "
+                           "embedded default), `api` (a stateless API replica) or `scheduler` (the scheduler and the "
+                           "callback deliverer; one is active, others stand by). `api` and `scheduler` need "
+                           "PostgreSQL.")
     admin_key: str | None = Field(
         None, description="If set, this exact API key is registered for the default org at start."
     )
@@ -149,9 +192,14 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base URL put in signed links; default: the URL the request came in on."
     )
-    blob_store: BlobKind = Field(
+    blob_store: Literal["local", "memory"] = Field(
         "local", description="Where files and outputs live: `local` (a directory under home) or `memory` (the "
-                             "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`).")
+                             "process's memory, lost at exit: tests and throwaway servers; needs `executor=inline`). "
+                             "`blobs_url` replaces it.")
+    blobs_url: str | None = Field(
+        None, description="`s3://bucket/optional/prefix`: keep files and outputs in an S3-compatible bucket under "
+                          "that prefix, shared by every replica and worker node (settings `s3_*`); download links "
+                          "are then presigned S3 URLs. Unset: `blob_store`.")
     models_file: Path | None = Field(
         None, description="TOML model catalogue for language-model pipelines (`jobport models list`); "
                           "default <home>/models.toml. Jobs can only name models listed here or built in.",
@@ -166,6 +214,7 @@ class Settings(BaseSettings):
     gravity: GravitySettings = Field(default_factory=GravitySettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:
@@ -174,6 +223,10 @@ class Settings(BaseSettings):
         if self.blob_store == "memory" and self.engine.executor != "inline":
             problems.append("blob_store=memory needs executor=inline: worker processes cannot read the server "
                             "process's memory (set JOBPORT_EXECUTOR=inline, or use blob_store=local)")
+        problems += self._blob_problems()
+        if self.role != "all" and not self.resolved_database_url.startswith("postgresql"):
+            problems.append(f"role={self.role} needs PostgreSQL (set JOBPORT_DATABASE_URL=postgresql://...): replicas "
+                            "and standby schedulers share one database and wake each other through it")
         if self.secret_key is not None and len(self.secret_key) < 32:
             problems.append("secret_key must be at least 32 characters: it signs download links (leave it unset "
                             "to have one generated)")
@@ -189,6 +242,38 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("blobs_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def _blob_problems(self) -> list[str]:
+        s3 = self.s3
+        if self.blobs_url is None:
+            if s3.endpoint_url is not None or s3.access_key_id is not None:
+                return ["s3_endpoint_url or s3_access_key_id is set but blobs_url is not: set "
+                        "JOBPORT_BLOBS_URL=s3://bucket/prefix to keep blobs in S3 (or unset JOBPORT_S3_*)"]
+            return []
+        problems = []
+        try:
+            parse_s3_url(self.blobs_url)
+        except ValueError as err:
+            problems.append(f"blobs_url {err}")
+        if self.blob_store == "memory":
+            problems.append("blob_store=memory and blobs_url are both set: choose one (unset JOBPORT_BLOB_STORE to "
+                            "keep blobs in S3)")
+        if s3.endpoint_url is not None and not s3.endpoint_url.startswith(("http://", "https://")):
+            problems.append(f"s3_endpoint_url must start with http:// or https:// (got {s3.endpoint_url!r})")
+        if (s3.access_key_id is None) != (s3.secret_access_key is None):
+            problems.append("s3_access_key_id and s3_secret_access_key go together: set both, or neither to use "
+                            "the default AWS credential chain")
+        if self.limits.signed_url_ttl_seconds > S3_PRESIGN_MAX_SECONDS:
+            problems.append(f"signed_url_ttl_seconds ({self.limits.signed_url_ttl_seconds}) is above "
+                            f"{S3_PRESIGN_MAX_SECONDS} (7 days), the longest an S3 presigned link lives")
+        if importlib.util.find_spec("boto3") is None:
+            problems.append(NEEDS_BOTO3)
+        return problems
 
     @classmethod
     def locate(cls, name: str) -> tuple[str | None, str]:
@@ -236,4 +321,15 @@ class Settings(BaseSettings):
 
     @property
     def blobs(self) -> BlobConfig:
-        return BlobConfig(self.blob_store, self.blob_root)
+        if self.blobs_url is None:
+            return BlobConfig(self.blob_store, self.blob_root)
+        bucket, prefix = parse_s3_url(self.blobs_url)
+        s3 = self.s3
+        return BlobConfig(
+            "s3", self.blob_root, bucket=bucket, prefix=prefix, endpoint_url=s3.endpoint_url, region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
+            session_token=s3.session_token.get_secret_value() if s3.session_token else None,
+            part_size_bytes=s3.part_size_bytes, addressing_style=s3.addressing_style,
+            connect_timeout_seconds=s3.connect_timeout_seconds, read_timeout_seconds=s3.read_timeout_seconds,
+            max_attempts=s3.max_attempts)

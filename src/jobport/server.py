@@ -1,32 +1,36 @@
 """The composition root: builds, from `Settings`, the application context (database, blob store,
 signer, pipeline registry, transitions with their reactions), the scheduler with its executor,
-the callback deliverer, and the FastAPI app that serves them. Nothing else builds a backend."""
+the callback deliverer, the link between services and scheduler (in-process or LISTEN/NOTIFY),
+and the FastAPI app of the process's role that serves them. Nothing else builds a backend."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from jobport import log
-from jobport.api.app import build_app
+from jobport.api.app import build_app, build_ops_app
 from jobport.api.surfaces import callback_surfaces
 from jobport.blobs import open_store
 from jobport.blobs.signing import UrlSigner
+from jobport.callbacks import outbox
 from jobport.callbacks.deliverer import CallbackDeliverer
 from jobport.callbacks.reactions import JobCallbacks
 from jobport.config import Settings
 from jobport.engine.executors.base import Executor
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.scheduler import Scheduler
+from jobport.engine.wakeups import PgListener, PgNotifier, SchedulerLink, psycopg_url
 from jobport.pipelines.registry import Registry
 from jobport.pipelines.sdk import HostContext
 from jobport.services import auth, examples, pipelines
 from jobport.services.context import AppContext, load_or_create_secret
 from jobport.services.transitions import Transitions
-from jobport.store.db import make_engine, make_session_factory, migrate
+from jobport.store.db import make_engine, make_session_factory, migrate, startup_lock
 
 
 def host_context(settings: Settings) -> HostContext:
@@ -36,12 +40,14 @@ def host_context(settings: Settings) -> HostContext:
 def build_context(settings: Settings, registry: Registry | None = None) -> AppContext:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.resolved_database_url)
+    blobs = open_store(settings.blobs)
     return AppContext(
         settings=settings,
         db=db,
         sessions=make_session_factory(db),
-        blobs=open_store(settings.blobs),
-        signer=UrlSigner(load_or_create_secret(settings), settings.limits.signed_url_ttl_seconds),
+        blobs=blobs,
+        # links: presigned by the store where it can (S3), else the server's own /blobs/... links
+        signer=UrlSigner(load_or_create_secret(settings), settings.limits.signed_url_ttl_seconds, presigner=blobs),
         registry=registry or Registry.from_entry_points(host_context(settings)),
         transitions=Transitions(reactions=[JobCallbacks(callback_surfaces())]),
     )
@@ -67,49 +73,96 @@ def build_scheduler(ctx: AppContext, executor: Executor | None = None) -> Schedu
 
 
 def prepare(ctx: AppContext) -> None:
-    """Bring the database and the registry up to date; first start: the admin key, the example app."""
-    migrate(ctx.db)
-    new_key = auth.bootstrap(ctx)
+    """Bring the database and the registry up to date; first start: the admin key, the example app.
+    Processes starting together on PostgreSQL take turns (`startup_lock`)."""
+    with startup_lock(ctx.db):
+        migrate(ctx.db)
+        new_key = auth.bootstrap(ctx)
+        pipelines.sync(ctx)
+        example_key = examples.register_example_app(ctx) if ctx.settings.example_app else None
     if new_key:
         print(f"\n  Admin API key (shown once; also stored in {auth.admin_key_path(ctx)}):\n    {new_key}\n",
               flush=True)
-    pipelines.sync(ctx)
-    if ctx.settings.example_app:
-        example_key = examples.register_example_app(ctx)
-        if example_key:
-            print(f"\n  Example app {examples.EXAMPLE_APP} registered; its Gravity key (x-api-key, shown once; "
-                  f"also in {examples.example_key_path(ctx)}):\n    {example_key}\n", flush=True)
+    if example_key:
+        print(f"\n  Example app {examples.EXAMPLE_APP} registered; its Gravity key (x-api-key, shown once; "
+              f"also in {examples.example_key_path(ctx)}):\n    {example_key}\n", flush=True)
 
 
-def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) -> FastAPI:
-    """The whole server in one ASGI app: API, and (with `run_scheduler`) the scheduler and the
-    callback deliverer, started and stopped with the app's lifespan."""
+@dataclass
+class Background:
+    """What runs beside the API in this process: the scheduler (active or standing by), the
+    callback deliverer, and on PostgreSQL the listener that hears other replicas' wake-ups."""
+
+    scheduler: Scheduler | None = None
+    deliverer: CallbackDeliverer | None = None
+    listener: PgListener | None = None
+    notifier: PgNotifier | None = None
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.deliverer is not None:
+            self.deliverer.stop()
+        if self.notifier is not None:
+            outbox.remove_waker(self.notifier)
+
+
+def start_background(ctx: AppContext, run_scheduler: bool) -> Background:
+    """Start the scheduler and deliverer (when this process runs them) and link the services to
+    the scheduler: in-process on SQLite, through LISTEN/NOTIFY on PostgreSQL."""
+    settings = ctx.settings
+    on_postgres = ctx.db.dialect.name == "postgresql"
+    background = Background(notifier=PgNotifier(ctx.db) if on_postgres else None)
+    if run_scheduler:
+        background.scheduler = build_scheduler(ctx)
+        # the outbox deliverer runs next to the scheduler and stops after it; what it has not sent
+        # by then stays in the outbox for the next start (or for another scheduler process)
+        background.deliverer = CallbackDeliverer(settings, ctx.sessions)
+    elif background.notifier is not None:
+        outbox.add_waker(background.notifier)  # callbacks enqueued here wake a scheduler process's deliverer
+    ctx.scheduler = SchedulerLink(background.scheduler, background.notifier)
+    scheduler, deliverer = background.scheduler, background.deliverer
+    if scheduler is not None and deliverer is not None:
+        scheduler.start()
+        deliverer.start()
+        if on_postgres:
+            def on_wake() -> None:
+                scheduler.wake()
+                deliverer.wake()
+
+            def on_cancel(job_id: str) -> None:
+                scheduler.cancel(job_id, wait=False)
+
+            background.listener = PgListener(psycopg_url(settings.resolved_database_url), on_wake, on_cancel)
+            background.listener.start()
+    return background
+
+
+def create_app(settings: Settings | None = None, *, run_scheduler: bool | None = None) -> FastAPI:
+    """The server of one role (`settings.role`) as an ASGI app: `all` = every surface plus the
+    scheduler and the callback deliverer, started and stopped with the app's lifespan; `api` = the
+    surfaces only; `scheduler` = the scheduler and deliverer behind `/healthz` and `/readyz`.
+    `run_scheduler=False` serves the surfaces without a scheduler (API tests)."""
     settings = settings or Settings()
     log.configure(settings.log.format, settings.log.level)
+    runs_scheduler = settings.role in ("all", "scheduler") if run_scheduler is None else run_scheduler
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = build_context(settings)
         await run_in_threadpool(prepare, ctx)
-        scheduler = build_scheduler(ctx) if run_scheduler else None
-        # the outbox deliverer runs next to the scheduler and stops after it; what it has not sent
-        # by then stays in the outbox for the next start
-        deliverer = CallbackDeliverer(settings, ctx.sessions) if run_scheduler else None
-        if scheduler is not None:
-            ctx.scheduler = scheduler
-            scheduler.start()
-        if deliverer is not None:
-            deliverer.start()
+        background = start_background(ctx, runs_scheduler)
         app.state.ctx = ctx
-        app.state.scheduler = scheduler
-        app.state.callback_deliverer = deliverer
+        app.state.scheduler = background.scheduler
+        app.state.callback_deliverer = background.deliverer
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.stop()
-            if deliverer is not None:
-                deliverer.stop()
+            background.stop()
             ctx.db.dispose()
 
+    if settings.role == "scheduler":
+        return build_ops_app(settings, lifespan)
     return build_app(settings, lifespan)

@@ -67,9 +67,10 @@ class LocalBlobStore:
         return str(self._path(key))
 
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        with self.open(key) as handle:
-            while chunk := handle.read(chunk_size):
-                yield chunk
+        return _chunks(self.open(key), chunk_size)  # opened now: a missing blob raises here
+
+    def presigned_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
+        return None  # the server signs its own /blobs/... links
 
     def clean_temp(self) -> int:
         """Remove temp files left by writers that died mid-write (call while holding the scheduler lock)."""
@@ -78,3 +79,9 @@ class LocalBlobStore:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def _chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

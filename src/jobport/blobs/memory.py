@@ -21,16 +21,20 @@ class MemoryBlobStore:
         with self._lock:
             self.blobs[key] = buffer.getvalue()
 
+    def _get(self, key: str) -> bytes:
+        try:
+            return self.blobs[key]
+        except KeyError:
+            raise FileNotFoundError(key) from None
+
     def open(self, key: str) -> BinaryIO:
-        if key not in self.blobs:
-            raise FileNotFoundError(key)
-        return io.BytesIO(self.blobs[key])
+        return io.BytesIO(self._get(key))
 
     def exists(self, key: str) -> bool:
         return key in self.blobs
 
     def size(self, key: str) -> int:
-        return len(self.blobs[key])
+        return len(self._get(key))
 
     def delete(self, key: str) -> None:
         self.blobs.pop(key, None)
@@ -47,6 +51,8 @@ class MemoryBlobStore:
         return 0  # a writer that fails leaves nothing behind
 
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        data = self.blobs[key]
-        for start in range(0, len(data), chunk_size):
-            yield data[start : start + chunk_size]
+        data = self._get(key)  # looked up now: a missing blob raises here, not at the first chunk
+        return (data[start : start + chunk_size] for start in range(0, len(data), chunk_size))
+
+    def presigned_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
+        return None

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jobport.cli.apps import register as register_app_commands
 from jobport.cli.callbacks import register as register_callback_commands  # callbacks
@@ -92,7 +93,7 @@ def _serve_settings(workers: int | None, role: Role | None, executor: ExecutorKi
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValueError as err:
-        console.print(f"[red]jobport cannot start:[/red] {err}")
+        console.print(f"[red]jobport cannot start:[/red] {escape(str(err))}")
         raise typer.Exit(2) from err
 
 

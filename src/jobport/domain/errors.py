@@ -61,6 +61,13 @@ class TooLarge(DomainError):
     default_code = "invalid_file_size"
 
 
+class Unavailable(DomainError):
+    """A backend the server depends on (the blob store) cannot be reached or refuses; the request may
+    succeed later, once an operator has fixed it. Nothing was stored."""
+
+    status_code = 503
+    default_code = "service_unavailable"
+
 
 class Misconfigured(DomainError):
     """The server's own configuration is broken (an admin must fix it); not the caller's fault."""

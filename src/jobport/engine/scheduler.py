@@ -121,7 +121,10 @@ class Scheduler:
         return "waiting" if self.problem else "standby"
 
     def cancel(self, job_id: str, timeout: float = 5.0, wait: bool = True) -> None:
-        """Stop the job's running inputs now; with `wait`, returns once their workers are killed."""
+        """Stop the job's running inputs now; with `wait`, returns once their workers are killed. A
+        standby runs nothing: it ignores the call (it hears every replica's cancels)."""
+        if not self.has_lock:
+            return
         command = _Cancel(job_id)
         self._commands.put(command)
         self.wake()
