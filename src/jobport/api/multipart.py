@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from jobport.blobs import keys
@@ -196,10 +197,18 @@ async def receive_file(request: Request, receiver: FileReceiver, fields: dict[st
     there by name (each at most `max_field_bytes`), with each part's content type under `<name>:content-type`."""
     parser = MultipartParser(_check_request(request, receiver),
                              callbacks=_PartRouter(receiver, fields, max_field_bytes).callbacks())
+    # A remote store (S3) uploads parts over the network while the parser writes: off the event loop.
+    remote = receiver.blobs.local_path(receiver.blob_key) is None
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
-        parser.finalize()
+            if remote:
+                await run_in_threadpool(parser.write, chunk)
+            else:
+                parser.write(chunk)
+        if remote:
+            await run_in_threadpool(parser.finalize)
+        else:
+            parser.finalize()
     except BaseException:
         receiver.abort()
         raise
