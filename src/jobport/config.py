@@ -28,9 +28,11 @@ class EngineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid")
 
-    executor: Literal["local", "inline"] = Field(
-        "local", description="How tasks run: `local` (warm worker processes) or `inline` (in the scheduler's own "
-                             "thread, one at a time: the fake twin used by unit tests).")
+    executor: Literal["local", "ray", "inline"] = Field(
+        "local", description="How tasks run: `local` (warm worker processes on this machine), `ray` (warm Ray "
+                             "actors on a Ray cluster, resources per pipeline: needs `pip install 'jobport[ray]'`) or "
+                             "`inline` (in the scheduler's own thread, one at a time: the fake twin used by unit "
+                             "tests).")
     workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,
@@ -44,6 +46,35 @@ class EngineSettings(BaseSettings):
     lifecycle_interval_seconds: float = Field(
         1.0, gt=0, description="How often the scheduler expires jobs past their window and applies org budgets.")
     scheduler_tick_seconds: float = Field(0.25, gt=0, description="Longest the scheduler sleeps between passes.")
+    ray_address: str | None = Field(
+        None, description="Executor `ray`: `host:port` of the Ray cluster's GCS (the head node's `ray start --head "
+                          "--port`); the scheduler must run on a node of that cluster. Unset: a private single-node "
+                          "Ray started inside the scheduler process.")
+    ray_node_ip_address: str | None = Field(
+        None, description="Executor `ray`: the IP address of the Ray node the scheduler runs on, as that node was "
+                          "started (`--node-ip-address`); unset: Ray's own detection. A loopback cluster needs it "
+                          "(127.0.0.2: Ray rewrites 127.0.0.1).")
+    ray_namespace: str = Field("jobport", min_length=1,
+                               description="Executor `ray`: the Ray namespace of jobport's actors.")
+    ray_idle_actor_seconds: float = Field(
+        300.0, gt=0, description="Executor `ray`: an actor (a warm pipeline) without work for this long is released, "
+                                 "freeing its CPUs, GPUs and memory on the cluster.")
+    ray_max_actors: int | None = Field(
+        None, ge=1, description="Executor `ray`: most actors at once (each holds `worker_prefetch` tasks); unset: "
+                                "the cluster's CPU count when the scheduler connects.")
+    ray_connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Executor `ray`: time limit to reach the cluster and connect at start; an "
+                                "unreachable or lost cluster is reported on /readyz and retried, queued jobs wait.")
+    ray_object_store_bytes: int = Field(
+        256 * 1024 * 1024, ge=80 * 1024 * 1024,
+        description="Executor `ray` without `ray_address`: the private Ray's object store (only messages travel "
+                    "through it; inputs and outputs go through the blob store).")
+
+    @model_validator(mode="after")
+    def _ray_installed(self) -> EngineSettings:
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError("executor=ray needs the ray package: pip install 'jobport[ray]'")
+        return self
 
 
 class LimitSettings(BaseSettings):
@@ -227,6 +258,9 @@ class Settings(BaseSettings):
         if self.role != "all" and not self.resolved_database_url.startswith("postgresql"):
             problems.append(f"role={self.role} needs PostgreSQL (set JOBPORT_DATABASE_URL=postgresql://...): replicas "
                             "and standby schedulers share one database and wake each other through it")
+        for name in ("admin_key", "secret_key"):
+            if "REPLACE_ME" in (getattr(self, name) or ""):
+                problems.append(f"{name} is still the template's REPLACE_ME placeholder: set a real value")
         if self.secret_key is not None and len(self.secret_key) < 32:
             problems.append("secret_key must be at least 32 characters: it signs download links (leave it unset "
                             "to have one generated)")
