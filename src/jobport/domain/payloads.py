@@ -87,13 +87,24 @@ class ComponentParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     parallelism: int = 1
     config: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, Any] | None = None  # overrides of the pipeline's worker resources (executor `ray`)
 
 
 _PARAMETERS = TypeAdapter(dict[str, ComponentParameters])
 
 
-def job_parameters(component: str, parallelism: int, config: dict[str, Any]) -> dict[str, Any]:
-    return {component: {"parallelism": parallelism, "config": config}}
+def job_parameters(component: str, parallelism: int, config: dict[str, Any],
+                   resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"parallelism": parallelism, "config": config}
+    if resources:
+        values["resources"] = resources
+    return {component: values}
+
+
+def component_resources(parameters: dict[str, Any] | None, component: str) -> dict[str, Any] | None:
+    """The resource overrides a job's `parameters` hold for `component` (None when there are none)."""
+    found = _PARAMETERS.validate_python(parameters or {}).get(component)
+    return found.resources if found else None
 
 
 def component_config(parameters: dict[str, Any] | None, component: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What travels between the scheduler and worker processes (pickled over a pipe)."""
+"""What travels between the scheduler and worker processes (pickled over a pipe, or to Ray actors)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobport.domain.payloads import InputPayload
+from jobport.pipelines.sdk import Resources
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class Task:
     config: dict[str, Any]
     item: FileSpec
     references: tuple[FileSpec, ...] = field(default_factory=tuple)
+    resources: Resources = Resources()  # what the worker of this task reserves (executor `ray`)
 
 
 @dataclass(frozen=True)
 class WorkerMessage:
-    """kind: ready | event | progress | output | done | failed | load_failed | died | returned
-    (`ready` is a worker's hello: it carries no job, so its ids are empty)."""
+    """kind: ready | event | progress | output | done | failed | load_failed | died | returned |
+    preempted (`ready` is a worker's hello: it carries no job, so its ids are empty)."""
 
     kind: str
     job_id: str = ""

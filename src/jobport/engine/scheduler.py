@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobport.blobs.base import BlobStore
 from jobport.config import Settings
 from jobport.domain.ids import new_id
-from jobport.domain.payloads import InputPayload, component_config
+from jobport.domain.payloads import InputPayload, component_config, component_resources
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
 from jobport.engine.executors.base import Executor, ExecutorUnavailable
@@ -41,6 +41,7 @@ from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, Task, WorkerMessage
 from jobport.engine.ports import JobMoves
 from jobport.pipelines.registry import Registry
+from jobport.pipelines.sdk import Resources
 from jobport.store import jobs as job_store
 from jobport.store import schedulers as heartbeats
 from jobport.store.db import transaction, utcnow
@@ -368,10 +369,10 @@ class Scheduler:
                 again = [row.id for row in rows if row.attempts > 1]
                 if again:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
-                config = self._config_of(job, parameters.get(job.id))  # once per job, not per input
+                config, resources = self._config_of(job, parameters.get(job.id))  # once per job, not per input
                 for row in rows:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
-                                      job.worker_key, config, _file_spec(row), self._references[job.id]))
+                                      job.worker_key, config, _file_spec(row), self._references[job.id], resources))
         self._delete_blobs(stale_blobs)
         for task in tasks:
             self.executor.submit(task)
@@ -391,9 +392,16 @@ class Scheduler:
         for key in keys:
             self.blobs.delete(key)
 
-    def _config_of(self, job: job_store.RunnableJob, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    def _config_of(self, job: job_store.RunnableJob, parameters: dict[str, Any] | None
+                   ) -> tuple[dict[str, Any], Resources]:
+        """The job's task config, and what each of its workers reserves: the pipeline's resources with
+        the job's (or its app version's) overrides, validated when the job was created."""
         pipeline = self.registry.get(job.pipeline_key, job.pipeline_version)
-        return component_config(parameters, pipeline.spec.component) if pipeline else {}
+        if pipeline is None:
+            return {}, Resources()
+        component = pipeline.spec.component
+        return (component_config(parameters, component),
+                pipeline.spec.resources.merged(component_resources(parameters, component)))
 
     def _load_references(self, session: Session, job_ids: list[str]) -> None:
         missing = [j for j in job_ids if j not in self._references]

@@ -12,9 +12,10 @@ Errors:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -66,6 +67,57 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What one warm worker of the pipeline's component reserves on a Ray cluster (executor `ray`):
+    CPUs (also its BLAS/OpenMP threads), GPUs (fractions share one) and memory in bytes (None: no
+    reservation). An app may override them (`merged`); the local executor ignores them."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in RESOURCE_NAMES:  # normalized: floats, whole bytes
+            object.__setattr__(self, name, _check_resource(name, getattr(self, name)))
+
+    def merged(self, overrides: Mapping[str, Any] | None) -> Resources:
+        """These resources with `overrides` (`{"num_gpus": 1}`) applied; ValueError names a key that is
+        not a resource or a value that is not a non-negative number."""
+        if not overrides:
+            return self
+        unknown = sorted(str(k) for k in overrides if k not in RESOURCE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown resource {', '.join(map(repr, unknown))}: the resources are "
+                             f"{', '.join(RESOURCE_NAMES)}")
+        values = {name: _check_resource(name, value) for name, value in overrides.items()}
+        return replace(self, **values)
+
+    def ray_options(self) -> dict[str, Any]:
+        """The options of a Ray actor reserving these resources."""
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        if self.memory_bytes is not None:
+            options["memory"] = self.memory_bytes
+        return options
+
+
+RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory_bytes")
+
+
+def _check_resource(name: str, value: Any) -> Any:
+    if name == "memory_bytes" and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"resource {name} must be a number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"resource {name} must not be negative, got {value}")
+    if name == "memory_bytes":
+        if value != int(value):
+            raise ValueError(f"resource memory_bytes must be a whole number of bytes, got {value}")
+        return int(value)
+    return float(value)
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     key: str
     version: str
@@ -79,6 +131,7 @@ class PipelineSpec:
     default_parallelism: int = 1
     pricing: Pricing = field(default_factory=Pricing)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    resources: Resources = field(default_factory=Resources)  # of one warm worker (executor `ray`)
 
     def input_port(self, name: str) -> Port | None:
         return next((p for p in self.inputs if p.name == name), None)

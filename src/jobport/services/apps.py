@@ -23,7 +23,7 @@ from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import FileFacts, Pipeline
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
-from jobport.services.jobs.draft import config_problems
+from jobport.services.jobs.draft import ResourcesIn, config_problems
 from jobport.store import apps as app_store
 from jobport.store import files as file_store
 from jobport.store.db import transaction, utcnow
@@ -52,6 +52,8 @@ class AppVersionCreate(BaseModel):
     references: dict[str, list[ReferenceIn]] = Field(default_factory=dict,
                                                      description="Reference ports (e.g. the model file).")
     pricing: PricingIn | None = Field(None, description="Default: the pipeline's pricing.")
+    resources: ResourcesIn | None = Field(None, description="What each worker of this version's jobs reserves on "
+                                                            "a Ray cluster (default: the pipeline's).")
 
 
 class AppSettings(BaseModel):
@@ -140,7 +142,8 @@ def _insert_version(session: Session, app: App, body: AppVersionCreate, pipeline
                     config: dict[str, Any], references: list[dict[str, Any]], pricing: PricingIn) -> AppVersion:
     row = AppVersion(id=new_id("apv"), app_id=app.id, version=body.version, pipeline_version=pipeline_version,
                      config=config, references=references, records_per_group=pricing.records_per_group,
-                     units_per_group=pricing.units_per_group, active=True, created_at=utcnow(), deactivated_at=None)
+                     units_per_group=pricing.units_per_group, active=True, created_at=utcnow(), deactivated_at=None,
+                     resources=body.resources.overrides() if body.resources else None)
     session.add(row)
     return row
 
@@ -272,6 +275,7 @@ def version_public(row: AppVersion) -> dict[str, Any]:
         "version": row.version, "pipeline_version": row.pipeline_version, "active": row.active, "config": row.config,
         "references": [{k: ref[k] for k in ("port_name", "file_id", "sha256", "num_bytes")} for ref in row.references],
         "pricing": {"records_per_group": row.records_per_group, "units_per_group": row.units_per_group},
+        "resources": row.resources,
         "created_at": iso_utc(row.created_at), "deactivated_at": iso_utc(row.deactivated_at),
     }
 

@@ -198,6 +198,7 @@ class AppVersion(Base):
     references: Mapped[list[Any]]
     records_per_group: Mapped[int] = mapped_column(Integer)
     units_per_group: Mapped[int] = mapped_column(Integer)
+    resources: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # worker resource overrides (executor `ray`)
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     deactivated_at: Mapped[datetime | None]

@@ -75,4 +75,5 @@ def app_run(ctx: AppContext, app: App, version_label: str | None, overrides: Ove
         config = model.model_validate(deep_merge(version.config, overrides(model)))
     except ValidationError as err:
         raise Invalid.from_problems(config_problems(err, problems_prefix)) from None
-    return AppRun(app, version, JobTemplate(pipeline, pipeline_id, config, 1, references_of(version)))
+    return AppRun(app, version, JobTemplate(pipeline, pipeline_id, config, 1, references_of(version),
+                                            version.resources or None))

@@ -17,7 +17,7 @@ from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import FileFacts, Pipeline
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
-from jobport.services.jobs.draft import DraftInput, JobDraft, JobTemplate, config_problems, save_one
+from jobport.services.jobs.draft import DraftInput, JobDraft, JobTemplate, ResourcesIn, config_problems, save_one
 from jobport.store import files as file_store
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction
@@ -34,6 +34,8 @@ class ComponentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parallelism: int | None = Field(None, ge=1, description="Most inputs of this job processed at once.")
     config: dict[str, Any] | None = Field(None, description="Pipeline config; see the pipeline's user_config_schema.")
+    resources: ResourcesIn | None = Field(None, description="jobport extension: what each worker of this job "
+                                                            "reserves on a Ray cluster (default: the pipeline's).")
 
 
 class JobCreate(BaseModel):
@@ -137,7 +139,9 @@ def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDr
     assert config is not None
     inputs = [_input(port.name, files[item.file_id], item.metadata, port.tracked)
               for port in pipeline.spec.inputs for item in body.inputs.get(port.name, [])]
-    template = JobTemplate(pipeline, row.id, config, parallelism, [i for i in inputs if not i.tracked])
+    params = body.parameters.get(pipeline.spec.component)
+    resources = params.resources.overrides() if params and params.resources else None
+    template = JobTemplate(pipeline, row.id, config, parallelism, [i for i in inputs if not i.tracked], resources)
     return JobDraft(template, org_id, [i for i in inputs if i.tracked], created_event=("", None), name=body.name,
                     priority=body.priority, metadata=body.metadata, tags=body.tags, callback_url=body.callback_url)
 

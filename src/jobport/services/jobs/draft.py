@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,18 @@ class DraftInput:
         return self.payload.to_row()
 
 
+class ResourcesIn(BaseModel):
+    """What one warm worker reserves on a Ray cluster (executor `ray`); unset fields keep the pipeline's."""
+
+    model_config = ConfigDict(extra="forbid")
+    num_cpus: float | None = Field(None, ge=0, le=1024, description="CPUs per worker (also its BLAS/OpenMP threads).")
+    num_gpus: float | None = Field(None, ge=0, le=64, description="GPUs per worker; fractions share one GPU.")
+    memory_bytes: int | None = Field(None, ge=0, le=2**50, description="Memory reserved per worker, in bytes.")
+
+    def overrides(self) -> dict[str, Any] | None:
+        return self.model_dump(exclude_none=True) or None
+
+
 @dataclass(frozen=True)
 class JobTemplate:
     pipeline: Pipeline
@@ -56,10 +68,12 @@ class JobTemplate:
     config: BaseModel
     parallelism: int = 1
     references: Sequence[DraftInput] = ()
+    resources: dict[str, Any] | None = None  # overrides of the pipeline's worker resources
 
     @cached_property
     def parameters(self) -> dict[str, Any]:
-        return job_parameters(self.pipeline.spec.component, self.parallelism, self.config.model_dump(mode="json"))
+        return job_parameters(self.pipeline.spec.component, self.parallelism, self.config.model_dump(mode="json"),
+                              self.resources)
 
     @cached_property
     def worker_key(self) -> str:
@@ -69,6 +83,7 @@ class JobTemplate:
             "pipeline": [spec.key, spec.version],
             "config": self.pipeline.load_key(self.config),
             "references": [[r.port_name, r.payload.sha256, r.payload.metadata] for r in self.references],
+            **({"resources": self.resources} if self.resources else {}),  # workers of other sizes are others
         }
         return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

@@ -1,4 +1,5 @@
-"""Scheduler heartbeats: which scheduler process is active, its executor's state, its last report
+"""Scale-out: scheduler heartbeats (which scheduler process is active, its executor's state, its
+last report) and app versions' worker resources
 
 Revision ID: 0005
 Revises: 0004
@@ -25,7 +26,11 @@ def upgrade() -> None:
         sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_scheduler_heartbeats_beat_at", "scheduler_heartbeats", ["beat_at"])
+    with op.batch_alter_table("app_versions") as batch:
+        batch.add_column(sa.Column("resources", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("app_versions") as batch:
+        batch.drop_column("resources")
     op.drop_table("scheduler_heartbeats")
