@@ -90,6 +90,7 @@ class Scheduler:
         self._last_status_check = 0.0
         self._last_beat = 0.0
         self._last_lock_check = 0.0
+        self._executor_connected = False
         self._started_at = utcnow()
         self.has_lock = False
         self.problem: str | None = None  # why this process cannot schedule right now (executor unreachable)
@@ -137,6 +138,8 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._heartbeat()
+            if not self.has_lock:
+                self._connect_executor()
             if not self.has_lock and not self._try_take_lock():
                 self._stopping.wait(STANDBY_RETRY_SECONDS)
                 continue
@@ -149,6 +152,19 @@ class Scheduler:
                 self._stopping.wait(1.0)
         self.release_lock()
         self._heartbeat(force=True, state="stopped")
+
+    def _connect_executor(self) -> None:
+        """While standing by, keep the executor's backend connected (a Ray driver takes seconds to
+        connect), so that taking over costs only the recovery."""
+        if self._executor_connected:
+            return
+        try:
+            self.executor.connect()
+            self._executor_connected = True
+        except ExecutorUnavailable as err:
+            log.warning("standby scheduler cannot reach its executor yet", problem=str(err))
+        except Exception:
+            log.exception("standby scheduler could not connect its executor")
 
     def _try_take_lock(self) -> bool:
         try:
@@ -188,6 +204,7 @@ class Scheduler:
         if not self.has_lock:
             return
         unfinished = self.executor.stop()
+        self._executor_connected = False
         with transaction(self.sessions) as session:
             stale = self._preempt(session, unfinished, "scheduler_stopped", "the scheduler stopped")
         self._delete_blobs(stale)
@@ -217,6 +234,7 @@ class Scheduler:
             return
         log.error("scheduler lock lost; stopping this scheduler's workers", instance=self.instance_id)
         self.executor.stop()
+        self._executor_connected = False
         self.lock.release()
         self.has_lock = False
 

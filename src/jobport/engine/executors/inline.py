@@ -37,6 +37,9 @@ class InlineExecutor:
         """The next run of `input_id` kills the (simulated) worker instead of processing it."""
         self._crash.add(input_id)
 
+    def connect(self) -> None:
+        """Nothing to reach ahead of `start`: the workers are local."""
+
     def start(self) -> None:
         return None
 

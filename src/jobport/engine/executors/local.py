@@ -69,6 +69,9 @@ class LocalExecutor:
         self._handles[slot] = handle
         return handle
 
+    def connect(self) -> None:
+        """Nothing to reach ahead of `start`: the workers are local."""
+
     def start(self) -> None:
         for slot in range(self.size):
             self._spawn(slot)
