@@ -60,9 +60,18 @@ def build_executor(ctx: AppContext) -> Executor:
 
         return InlineExecutor(ctx.registry, ctx.blobs, slots=settings.engine.workers * settings.engine.worker_prefetch,
                               warm_models=settings.engine.warm_models_per_worker)
+    engine = settings.engine
+    if engine.executor == "ray":
+        from jobport.engine.executors.ray import RayExecutor  # imports ray: only when it is chosen
+
+        return RayExecutor(engine.ray_address, engine.ray_namespace, settings.blobs, host_context(settings),
+                           warm_models=engine.warm_models_per_worker, prefetch=engine.worker_prefetch,
+                           idle_seconds=engine.ray_idle_actor_seconds, max_actors=engine.ray_max_actors,
+                           connect_timeout=engine.ray_connect_timeout_seconds,
+                           node_ip_address=engine.ray_node_ip_address,
+                           object_store_bytes=engine.ray_object_store_bytes)
     from jobport.engine.executors.local import LocalExecutor
 
-    engine = settings.engine
     return LocalExecutor(engine.workers, settings.blobs, host_context(settings), engine.warm_models_per_worker,
                          prefetch=engine.worker_prefetch)
 

@@ -91,6 +91,7 @@ class Scheduler:
         self._last_beat = 0.0
         self._last_lock_check = 0.0
         self._executor_connected = False
+        self._standby_problem: str | None = None
         self._started_at = utcnow()
         self.has_lock = False
         self.problem: str | None = None  # why this process cannot schedule right now (executor unreachable)
@@ -155,15 +156,19 @@ class Scheduler:
 
     def _connect_executor(self) -> None:
         """While standing by, keep the executor's backend connected (a Ray driver takes seconds to
-        connect), so that taking over costs only the recovery."""
-        if self._executor_connected:
-            return
+        connect), so that taking over costs only the recovery; cheap when already connected."""
         try:
             self.executor.connect()
+            if not self._executor_connected:
+                log.info("standby scheduler connected its executor", executor=self.settings.engine.executor)
             self._executor_connected = True
         except ExecutorUnavailable as err:
-            log.warning("standby scheduler cannot reach its executor yet", problem=str(err))
+            if self._executor_connected or self._standby_problem != str(err):
+                log.warning("standby scheduler cannot reach its executor", problem=str(err))
+            self._executor_connected = False
+            self._standby_problem = str(err)
         except Exception:
+            self._executor_connected = False
             log.exception("standby scheduler could not connect its executor")
 
     def _try_take_lock(self) -> bool:
@@ -520,7 +525,9 @@ class Scheduler:
             return
         pipeline = self.registry.get(task.pipeline_key, task.pipeline_version)
         max_attempts = pipeline.spec.retry_policy.max_attempts if pipeline else 1
-        reason = f"worker process exited with code {m.data.get('exitcode')}"
+        exitcode = m.data.get("exitcode")
+        reason = f"worker process exited with code {exitcode}" if exitcode is not None else \
+            m.data.get("reason") or "worker process died"
         if row.attempts >= max_attempts:
             job_store.finish_input(session, row.id, InputStatus.FAILED, f"{reason} on each of {row.attempts} attempts")
             job_store.add_event(session, m.job_id, "ERROR", "inference.failed",

@@ -2,8 +2,15 @@
 
 Messages a worker sends (`WorkerMessage.kind`): `event`, `progress`, `output` while a task runs;
 then one of `done`, `failed` (the input's fault) or `load_failed` (the pipeline could not load).
-The executor itself adds `died` (the worker holding a running task died) and `returned` (a task
-that was waiting behind it, not started: it goes back to the queue without spending an attempt).
+The executor itself adds `died` (the worker process holding a running task crashed while its
+machine stayed up: the task spends an attempt), `returned` (a task that was waiting behind it, not
+started: it goes back to the queue without spending an attempt) and `preempted` (a task interrupted
+by the infrastructure: its node was lost, its actor was killed because its node died or was
+evicted; it goes back to the queue without spending an attempt). `died`, `returned` and
+`preempted` carry the task in `data["task"]`; `died` also `exitcode`, `preempted` a `reason`.
+
+An executor whose backend (a Ray cluster) is unreachable at start or lost later raises
+`ExecutorUnavailable` from `start()` or `poll()`.
 """
 
 from __future__ import annotations
@@ -16,12 +23,18 @@ from jobport.engine.messages import Task, WorkerMessage
 
 
 class ExecutorUnavailable(Exception):
-    """Raised by `start()` or `poll()` when the executor's backend is unreachable or lost (a Ray
-    cluster that does not answer). The scheduler then keeps jobs queued, reports the message on
-    `/readyz` and in the log, and retries."""
+    """Raised by `connect()`, `start()` or `poll()` when the executor's backend is unreachable or
+    lost (a Ray cluster that does not answer); the message says what ("Ray cluster at
+    127.0.0.2:29380 is unreachable: ..."). The scheduler then keeps jobs queued, reports the message
+    on `/readyz` and in the log, and retries."""
 
 
 class Executor(Protocol):
+    def connect(self) -> None:
+        """Reach the backend ahead of `start` without taking work (a standby scheduler does this so
+        that it can take over at once); may raise ExecutorUnavailable. Nothing to do for local ones."""
+        ...
+
     def start(self) -> None: ...
 
     def stop(self) -> list[Task]:

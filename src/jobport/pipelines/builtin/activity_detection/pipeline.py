@@ -42,6 +42,7 @@ from jobport.pipelines.sdk import (
     Preflight,
     Pricing,
     ProcessResult,
+    Resources,
 )
 
 DATA_PORT = "worker.data"
@@ -237,6 +238,8 @@ class ActivityDetectionPipeline(PipelineBase):
         outputs=[Port(RESULT_PORT, "One JSONL line {line_index, prediction[, error]} per input line")],
         default_parallelism=1,
         pricing=Pricing(records_per_group=1, units_per_group=1),
+        # a GGUF model in-process: its weights and context (1 GiB covers the small catalogue models)
+        resources=Resources(num_cpus=1.0, memory_bytes=1024 ** 3),
     )
 
     def __init__(self, catalogue: Callable[[], dict[str, ModelEntry]] | None = None,
