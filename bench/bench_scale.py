@@ -33,7 +33,7 @@ import httpx
 from common import OUT_DIR, dataset, epoch, job_body, loadavg, machine, pipeline_config
 from jobport.sdk.client import JobportClient
 from jobport.testing.embedded import EmbeddedServer
-from jobport.testing.raycluster import LocalRayCluster
+from jobport.testing.raycluster import HEAD_IP, LocalRayCluster
 from jobport.testing.s3server import S3Server
 
 TIMEOUT = 900.0
@@ -87,7 +87,8 @@ def superai(server: EmbeddedServer, n: int, log=print) -> float:
 def executors(ray: LocalRayCluster, s3: S3Server, n: int, log=print) -> dict[str, Any]:
     sides = {
         "local": {},
-        "ray_s3": {"JOBPORT_EXECUTOR": "ray", "JOBPORT_RAY_ADDRESS": ray.address, **ray.driver_env(),
+        "ray_s3": {"JOBPORT_EXECUTOR": "ray", "JOBPORT_RAY_ADDRESS": ray.address,
+                   "JOBPORT_RAY_NODE_IP_ADDRESS": HEAD_IP, **ray.driver_env,
                    **s3.env(prefix=f"bench-{uuid.uuid4().hex[:6]}")},
     }
     results: dict[str, Any] = {}

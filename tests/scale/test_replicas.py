@@ -23,6 +23,7 @@ import pytest
 
 from helpers import machine_csv, machine_job_body, wait_until
 from jobport.testing.embedded import EmbeddedServer
+from jobport.testing.raycluster import HEAD_IP
 from jobport.testing.s3server import S3Server
 
 ADMIN_KEY = "scale-admin-key"
@@ -65,8 +66,8 @@ def s3() -> Iterator[S3Server]:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, module_pg_database, s3, ray_cluster) -> Iterator[Deployment]:
     env = {"JOBPORT_DATABASE_URL": module_pg_database, "JOBPORT_SECRET_KEY": SECRET_KEY, **s3.env(prefix="scale"),
-           "JOBPORT_EXECUTOR": "ray", "JOBPORT_RAY_ADDRESS": ray_cluster.address, **ray_cluster.driver_env(),
-           "JOBPORT_LEASE_SECONDS": "10"}
+           "JOBPORT_EXECUTOR": "ray", "JOBPORT_RAY_ADDRESS": ray_cluster.address,
+           "JOBPORT_RAY_NODE_IP_ADDRESS": HEAD_IP, **ray_cluster.driver_env, "JOBPORT_LEASE_SECONDS": "10"}
     home = tmp_path_factory.mktemp("replicas")
 
     def server(name: str, role: str) -> EmbeddedServer:
