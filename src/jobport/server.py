@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from jobport import log
 from jobport.api.app import build_app, build_ops_app
@@ -174,4 +176,29 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool | None =
 
     if settings.role == "scheduler":
         return build_ops_app(settings, lifespan)
-    return build_app(settings, lifespan)
+    app = build_app(settings, lifespan)
+    answer_database_outages(app)
+    return app
+
+
+def answer_database_outages(app: FastAPI) -> None:
+    """A database that cannot be reached (down, restarting, out of connections) is a 503 in the
+    surface's own error format, never a 500 with a stack trace. Registered here because routes
+    never import SQLAlchemy (the layer rules)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from jobport.api.surfaces import surface_for_path
+    from jobport.domain.errors import Problem
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+            raise exc  # a statement's own error: a bug, not an outage
+        structlog.get_logger("jobport.api").error("database unavailable", path=request.url.path,
+                                                  error=str(exc).split("\n")[0])
+        problem = Problem("the database is unavailable; the request was not carried out", None,
+                          "Retry in a few seconds; if it persists, the operator should check the database server "
+                          "and JOBPORT_DATABASE_URL.", "database_unavailable")
+        return JSONResponse(surface_for_path(request.url.path).error_body([problem]), status_code=503,
+                            headers={"Retry-After": "5"})
+
+    app.add_exception_handler(DBAPIError, unavailable)

@@ -58,3 +58,18 @@ def test_a_scheduler_process_serves_only_the_probes(own_pg_database, tmp_path):
         assert client.get("/v0.5/batch/jobs").status_code == 404
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
+
+
+def test_a_database_outage_is_a_503_in_each_surfaces_format(tmp_path):
+    from sqlalchemy import create_engine
+
+    settings = make_settings(home=tmp_path, executor="inline", blob_store="memory", example_app=False,
+                             admin_key="outage-admin-key")
+    with TestClient(create_app(settings, run_scheduler=False)) as client:
+        ctx = client.app.state.ctx
+        ctx.sessions.configure(bind=create_engine(f"sqlite:///{tmp_path}/missing/dir/jobport.db"))
+        archetype = client.get("/v0.5/batch/jobs", headers={"Authorization": "Bearer outage-admin-key"})
+        superai = client.get("/v1/apps/x/jobs", headers={"API-KEY": "outage-admin-key"})
+    assert archetype.status_code == 503 and archetype.json()["errors"][0]["code"] == "database_unavailable"
+    assert superai.status_code == 503 and "database is unavailable" in superai.text
+    assert archetype.headers["retry-after"] == "5"
