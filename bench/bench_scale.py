@@ -172,14 +172,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=2000, help="super.AI jobs per side")
     parser.add_argument("--creates", type=int, default=2000)
+    parser.add_argument("--only", choices=["executors", "replicas"], help="run one half (the other is kept from "
+                                                                          "the last bench/out/scale.json)")
     args = parser.parse_args()
     home = OUT_DIR / "scale"
     home.mkdir(parents=True, exist_ok=True)
+    saved = OUT_DIR / "scale.json"
+    result: dict[str, Any] = json.loads(saved.read_text()) if args.only and saved.exists() else {}
     print(machine())
-    with LocalRayCluster() as ray, S3Server() as s3:
-        result: dict[str, Any] = {"n": args.n, "executors": executors(ray, s3, args.n)}
-    result["replicas"] = {str(k): create_throughput(k, args.creates, home) for k in (1, 2)}
-    (OUT_DIR / "scale.json").write_text(json.dumps(result, indent=2))
+    if args.only != "replicas":
+        with LocalRayCluster() as ray, S3Server() as s3:
+            result.update(n=args.n, executors=executors(ray, s3, args.n))
+    if args.only != "executors":
+        result["replicas"] = {str(k): create_throughput(k, args.creates, home) for k in (1, 2)}
+    saved.write_text(json.dumps(result, indent=2))
     print(table(result))
 
 

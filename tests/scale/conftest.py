@@ -25,12 +25,12 @@ from jobport.services import apps as app_service
 from jobport.services import auth
 from jobport.services import files as file_service
 from jobport.services.context import AppContext
-from jobport.services.jobs import queries
 from jobport.services.jobs.create import JobCreate, create_job
 from jobport.services.jobs.records import RecordJobsRequest, create_record_jobs
 from jobport.store import jobs as job_store
-from jobport.store.tables import App, JobEvent, JobInput, JobOutput, JobProgress
+from jobport.store.tables import App
 from jobport.testing.raycluster import HEAD_IP, LocalRayCluster
+from worldviews import JobViews
 
 HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("ray") is None:  # the `ray` extra is not installed: nothing to run it on
@@ -59,7 +59,7 @@ def ray_cluster() -> Iterator[LocalRayCluster]:
 
 
 @dataclass
-class RayWorld:
+class RayWorld(JobViews):
     ctx: AppContext
     scheduler: Scheduler
     org_id: str
@@ -121,33 +121,7 @@ class RayWorld:
     def run_until_ended(self, *job_ids: str, seconds: float = 90.0) -> None:
         self.run_until(lambda: all(self.status(j) in ENDED for j in job_ids), seconds, f"jobs {job_ids} ending")
 
-    # ---- what a user sees ---------------------------------------------------------------------
-
-    def job(self, job_id: str) -> queries.JobWithCounts:
-        return queries.job_with_counts(self.ctx, self.org_id, job_id)
-
-    def status(self, job_id: str) -> str:
-        return self.job(job_id).job.status
-
-    def counts(self, job_id: str) -> dict[str, int]:
-        return self.job(job_id).counts
-
-    def inputs(self, job_id: str) -> list[JobInput]:
-        page = queries.list_inputs(self.ctx, self.org_id, job_id, None, None, 0, 10_000)
-        return [row for row in page.items if row.tracked]
-
-    def events(self, job_id: str, event_type: str | None = None) -> list[JobEvent]:
-        return queries.list_events(self.ctx, self.org_id, job_id, None, event_type, None, 0, 10_000).items
-
-    def progress(self, job_id: str) -> list[JobProgress]:
-        return queries.list_progress(self.ctx, self.org_id, job_id, None, None, 0, 10_000).items
-
-    def outputs(self, job_id: str) -> list[JobOutput]:
-        return [r.output for r in queries.list_outputs(self.ctx, self.org_id, job_id, None, None, 0, 10_000).items]
-
-    def read(self, output: JobOutput) -> str:
-        with self.ctx.blobs.open(output.blob_key) as handle:
-            return handle.read().decode()
+    # ---- what a user sees: worldviews.JobViews ------------------------------------------
 
 
 def ray_settings(home: Path, cluster: LocalRayCluster, **overrides: Any) -> Any:

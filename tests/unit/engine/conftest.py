@@ -26,11 +26,11 @@ from jobport.services import apps as app_service
 from jobport.services import auth
 from jobport.services import files as file_service
 from jobport.services.context import AppContext
-from jobport.services.jobs import queries
 from jobport.services.jobs.create import JobCreate, create_job
 from jobport.services.jobs.records import RecordJobsRequest, create_record_jobs
 from jobport.store import jobs as job_store
-from jobport.store.tables import App, JobEvent, JobInput, JobOutput
+from jobport.store.tables import App
+from worldviews import JobViews
 
 SHOTS = {"shot_idle.csv": "idle", "shot_run.csv": "run"}
 ENDED = {JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.EXPIRED.value}
@@ -53,7 +53,7 @@ def new_scheduler(ctx: AppContext) -> Scheduler:
 
 
 @dataclass
-class World:
+class World(JobViews):
     ctx: AppContext
     scheduler: Scheduler
     org_id: str
@@ -138,30 +138,7 @@ class World:
     def run_until_ended(self, *job_ids: str, passes: int = 200) -> None:
         self.run_until(lambda: all(self.status(j) in ENDED for j in job_ids), passes, f"jobs {job_ids} ending")
 
-    # ---- what a user sees ---------------------------------------------------------------------
-
-    def job(self, job_id: str) -> queries.JobWithCounts:
-        return queries.job_with_counts(self.ctx, self.org_id, job_id)
-
-    def status(self, job_id: str) -> str:
-        return self.job(job_id).job.status
-
-    def counts(self, job_id: str) -> dict[str, int]:
-        return self.job(job_id).counts
-
-    def inputs(self, job_id: str) -> list[JobInput]:
-        """The job's tracked inputs, in creation order."""
-        page = queries.list_inputs(self.ctx, self.org_id, job_id, None, None, 0, 10_000)
-        return [row for row in page.items if row.tracked]
-
-    def events(self, job_id: str, event_type: str | None = None, input_id: str | None = None) -> list[JobEvent]:
-        return queries.list_events(self.ctx, self.org_id, job_id, None, event_type, input_id, 0, 10_000).items
-
-    def event_types(self, job_id: str) -> list[str]:
-        return [e.event_type for e in self.events(job_id)]
-
-    def outputs(self, job_id: str) -> list[JobOutput]:
-        return [r.output for r in queries.list_outputs(self.ctx, self.org_id, job_id, None, None, 0, 10_000).items]
+    # ---- what a user sees: worldviews.JobViews ------------------------------------------
 
     def blob_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.ctx.blobs.blobs if k.startswith(prefix))  # the memory store's dict
