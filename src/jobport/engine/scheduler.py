@@ -131,7 +131,7 @@ class Scheduler:
         command = _Cancel(job_id)
         self._commands.put(command)
         self.wake()
-        if wait and self.has_lock and self._thread is not None and self._thread is not threading.current_thread():
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
             command.done.wait(timeout)
 
     # ---- loop -----------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ class Scheduler:
             reclaimed, stale = job_store.reclaim_leases(session, not_owner=self.instance_id)
             for row in reclaimed:
                 _preempted_event(session, row.job_id, row.id, row.file_id, "scheduler_restart",
-                                 "returned to the queue after a scheduler restart", row.attempts - 1)
+                                 "after a scheduler restart", row.attempts - 1)
         self._delete_blobs(stale)
         if reclaimed:
             log.warning("recovered leased inputs", count=len(reclaimed))
@@ -402,11 +402,9 @@ class Scheduler:
 
     def _preempt(self, session: Session, tasks: list[Task], reason: str, why: str) -> list[str]:
         """Tasks interrupted by the infrastructure back to the queue, no attempt spent; stale blobs."""
-        ids = [t.input_id for t in tasks]
-        processing = job_store.processing_among(session, ids)
-        stale = job_store.requeue_interrupted(session, ids)
+        requeued, stale = job_store.requeue_interrupted(session, [t.input_id for t in tasks])
         for task in tasks:
-            if task.input_id in processing:
+            if task.input_id in requeued:
                 _preempted_event(session, task.job_id, task.input_id, task.item.filename, reason, why,
                                  task.attempt - 1)
         return stale

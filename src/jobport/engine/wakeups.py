@@ -65,15 +65,21 @@ class SchedulerLink:
         self._local = local
         self._notifier = notifier
 
-    def wake(self) -> None:
+    def _here(self) -> LocalScheduler | None:
+        """The in-process scheduler when it is the one to call (active, or the only way there is)."""
         if self._local is not None and (self._local.has_lock or self._notifier is None):
-            self._local.wake()
+            return self._local
+        return None
+
+    def wake(self) -> None:
+        if (local := self._here()) is not None:
+            local.wake()
         elif self._notifier is not None:
             self._notifier.wake()
 
     def cancel(self, job_id: str) -> None:
-        if self._local is not None and (self._local.has_lock or self._notifier is None):
-            self._local.cancel(job_id)
+        if (local := self._here()) is not None:
+            local.cancel(job_id)
         elif self._notifier is not None:
             self._notifier.cancel(job_id)
 

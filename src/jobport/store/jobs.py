@@ -320,23 +320,16 @@ def release_inputs(session: Session, input_ids: Sequence[str], refund_attempt: b
         )
 
 
-def processing_among(session: Session, input_ids: Sequence[str]) -> set[str]:
-    """Those of `input_ids` that are still being processed (leased)."""
-    if not input_ids:
-        return set()
-    return set(session.scalars(select(JobInput.id).where(JobInput.id.in_(list(input_ids)),
-                                                         JobInput.status == InputStatus.PROCESSING.value)))
-
-
-def requeue_interrupted(session: Session, input_ids: Sequence[str]) -> list[str]:
+def requeue_interrupted(session: Session, input_ids: Sequence[str]) -> tuple[set[str], list[str]]:
     """Inputs interrupted by the infrastructure (a scheduler restart or stop, a lost lease, a worker
     stopped for another job's cancel) back to `pending` without spending an attempt; each of their
-    jobs counts one preemption. Returns the blob keys of the interrupted attempts' partial outputs
-    (their rows are deleted here; the caller deletes the blobs after the commit)."""
+    jobs counts one preemption. Returns the ids it requeued (those of `input_ids` still processing)
+    and the blob keys of the interrupted attempts' partial outputs (their rows are deleted here; the
+    caller deletes the blobs after the commit)."""
     rows = session.execute(select(JobInput.id, JobInput.job_id).where(
         JobInput.id.in_(list(input_ids)), JobInput.status == InputStatus.PROCESSING.value)).all()
     if not rows:
-        return []
+        return set(), []
     release_inputs(session, [input_id for input_id, _ in rows], refund_attempt=True)
     by_job: dict[str, list[str]] = {}
     for input_id, job_id in rows:
@@ -344,7 +337,7 @@ def requeue_interrupted(session: Session, input_ids: Sequence[str]) -> list[str]
     stale = [key for job_id, ids in by_job.items() for key in delete_outputs_of_inputs(session, job_id, ids)]
     session.execute(update(Job).where(Job.id.in_(list(by_job))).values(preemption_count=Job.preemption_count + 1)
                     .execution_options(synchronize_session=False))
-    return stale
+    return {input_id for input_id, _ in rows}, stale
 
 
 def reclaim_leases(session: Session, *, not_owner: str | None = None,
@@ -360,7 +353,7 @@ def reclaim_leases(session: Session, *, not_owner: str | None = None,
     if conditions:
         query = query.where(or_(*conditions))
     rows = list(session.scalars(query))
-    return rows, requeue_interrupted(session, [r.id for r in rows])
+    return rows, requeue_interrupted(session, [r.id for r in rows])[1]
 
 
 def finish_input(session: Session, input_id: str, status: InputStatus, error_message: str | None = None) -> bool:
