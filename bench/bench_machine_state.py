@@ -59,7 +59,7 @@ from common import (
     thread_pools,
 )
 from jobport.pipelines.builtin.machine_state.direct import build_model, predict_csv
-from jobport.pipelines.builtin.machine_state.pipeline import MachineStateWorker
+from jobport.pipelines.builtin.machine_state.worker import MachineStateWorker
 from jobport.pipelines.sdk import FileRef
 from jobport.sdk.client import JobportClient
 from jobport.testing.embedded import EmbeddedServer

@@ -42,5 +42,7 @@ class JobViews:
         return [r.output for r in queries.list_outputs(self.ctx, self.org_id, job_id, None, None, 0, EVERYTHING).items]
 
     def read(self, output: JobOutput) -> str:
+        if output.content is not None:  # a small output of a chunked job, kept in its row
+            return output.content.decode()
         with self.ctx.blobs.open(output.blob_key) as handle:
             return handle.read().decode()

@@ -42,6 +42,19 @@ class EngineSettings(BaseSettings):
         4, ge=1, le=64, description="Tasks each worker holds: the one it runs plus the next ones waiting in its pipe "
                                    "(hides scheduler round trips for short tasks such as single records).")
     warm_models_per_worker: int = Field(2, ge=1, description="Loaded pipelines each worker keeps warm (LRU).")
+    chunk_size: int = Field(
+        256, ge=1, le=10_000, description="Small jobs (at most `chunk_max_records` records, e.g. super.AI jobs) of "
+                                          "the same app or pipeline config are leased, sent to one worker and scored "
+                                          "in one batched call, up to this many inputs at once (1: no chunks).")
+    chunk_max_records: int = Field(
+        64, ge=1, description="A job of at most this many records is small: its input goes in chunks.")
+    inline_output_bytes: int = Field(
+        16 * 1024, ge=0, le=1024 * 1024,
+        description="An output of a chunked (small) job up to this size is stored in its database row instead of "
+                    "as a blob of its own (0: always a blob).")
+    chunk_linger_seconds: float = Field(
+        0.005, ge=0, le=1.0, description="A chunk that is not full waits until its oldest job has been queued this "
+                                         "long, so that jobs created one by one still travel together.")
     lease_seconds: float = Field(30.0, gt=0, description="An input lease expires this long after its last renewal.")
     lifecycle_interval_seconds: float = Field(
         1.0, gt=0, description="How often the scheduler expires jobs past their window and applies org budgets.")

@@ -30,6 +30,16 @@ def job_output(job_id: str, input_id: str, filename: str) -> str:
     return f"{job_prefix(job_id)}outputs/{input_id}/{filename}"
 
 
+def job_of_output(key: str) -> str | None:
+    """The job id in a `job_output` key (None for other keys)."""
+    prefix = job_prefix("\0")
+    head, _, tail = prefix.partition("\0")
+    if not key.startswith(head):
+        return None
+    job_id, sep, rest = key[len(head):].partition(tail)
+    return job_id if sep and rest.startswith("outputs/") and job_id else None
+
+
 def app_prefix(app_id: str) -> str:
     return f"apps/{app_id}/"
 

@@ -34,11 +34,12 @@ class UrlSigner:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def sign(self, base_url: str, key: str, filename: str, now: float | None = None,
-             ttl: int | None = None) -> tuple[str, int]:
+             ttl: int | None = None, in_store: bool = True) -> tuple[str, int]:
         """The URL and its expiry (unix seconds); `ttl` shortens the default lifetime. A pinned `now`
-        (tests) gives the server's own link: a store presigns at the real time only."""
+        (tests) gives the server's own link: a store presigns at the real time only. `in_store=False`
+        (an output kept in its database row) always gives the server's own link."""
         lifetime = ttl or self.ttl_seconds
-        if self._presigner is not None and now is None:
+        if self._presigner is not None and now is None and in_store:
             signed_at = time.time()  # the store stamps its link at this second or just after
             url = self._presigner.presigned_url(key, filename, lifetime)
             if url is not None:

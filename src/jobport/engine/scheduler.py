@@ -5,7 +5,8 @@ It runs in a background thread of a server process (role `all` or `scheduler`) a
 executor. Any number of processes may run one; the one holding the scheduler lock is active, the
 others stand by and retry the lock every `STANDBY_RETRY_SECONDS`. Each reports a heartbeat row.
 Everything workers report in one pass is written in one transaction (events, progress, outputs,
-input results).
+input results). Small jobs (super.AI records) are leased and sent in chunks across jobs
+(`engine.dispatch`) and their results written with set-based statements.
 
 Failures: an input interrupted by the infrastructure (a scheduler restart or stop, a lost lease, an
 executor that lost a node or evicted an actor, a worker stopped for another job's cancel) goes back
@@ -23,25 +24,29 @@ import queue
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.blobs.base import BlobStore
 from jobport.config import Settings
 from jobport.domain.ids import new_id
-from jobport.domain.payloads import InputPayload, component_config, component_resources
+from jobport.domain.payloads import InputPayload, ReferenceFile, component_config, component_resources
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
+from jobport.engine.dispatch import ChunkRules, chunk_units, plan_dispatch, shared_config
 from jobport.engine.executors.base import Executor, ExecutorUnavailable
 from jobport.engine.locks import SchedulerLock
-from jobport.engine.messages import FileSpec, Task, WorkerMessage
+from jobport.engine.messages import FileSpec, ItemResult, Task, WorkerMessage
 from jobport.engine.ports import JobMoves
-from jobport.pipelines.registry import Registry
+from jobport.pipelines.registry import Registry, deep_merge
 from jobport.pipelines.sdk import Resources
+from jobport.store import apps as app_store
 from jobport.store import jobs as job_store
 from jobport.store import schedulers as heartbeats
 from jobport.store.db import transaction, utcnow
@@ -60,6 +65,14 @@ OUTPUT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "applic
 class _Cancel:
     job_id: str
     done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class _VersionParts:
+    """What the jobs of one app version share: its config and its reference files."""
+
+    config: dict[str, Any]
+    references: tuple[FileSpec, ...]
 
 
 def _file_spec(row: JobInput) -> FileSpec:
@@ -84,6 +97,12 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._references: dict[str, tuple[FileSpec, ...]] = {}
+        engine = settings.engine
+        self._chunk_rules = ChunkRules(engine.chunk_size, engine.chunk_max_records, engine.chunk_linger_seconds)
+        self._recheck_at: float | None = None  # when a chunk held back to fill up may go
+        self._solo: set[str] = set()  # jobs whose chunk died with its worker: their inputs now go alone
+        self._versions: dict[tuple[str | None, str | None], _VersionParts] = {}  # app versions are immutable
+        self._app_configs: dict[tuple[str | None, str | None, bytes], dict[str, Any]] = {}
         self._stale_after_commit: list[str] = []  # blobs of preempted attempts, deleted after the commit
         self._last_renew = 0.0
         self._last_lifecycle = 0.0
@@ -259,7 +278,10 @@ class Scheduler:
 
     def run_pass(self) -> None:
         """One pass: apply what workers reported, run cancels, the periodic duties, then dispatch."""
-        messages = self.executor.poll(self.settings.engine.scheduler_tick_seconds, [self._wake_recv])
+        timeout = self.settings.engine.scheduler_tick_seconds
+        if self._recheck_at is not None:
+            timeout = max(0.0, min(timeout, self._recheck_at - time.monotonic()))
+        messages = self.executor.poll(timeout, [self._wake_recv])
         try:
             while self._wake_recv.recv(4096):
                 pass
@@ -345,10 +367,11 @@ class Scheduler:
     def _renew_and_reap(self) -> None:
         expires = utcnow() + timedelta(seconds=self.settings.engine.lease_seconds)
         with transaction(self.sessions) as session:
-            job_store.renew_leases(session, list(self.executor.running()), self.instance_id, expires)
+            running = self.executor.running()
+            job_store.renew_leases(session, list(running), self.instance_id, expires)
             reaped, stale = job_store.reclaim_leases(session, expired_before=utcnow())
             for row in reaped:
-                if row.id in self.executor.running():
+                if row.id in running:
                     continue
                 _preempted_event(session, row.job_id, row.id, row.file_id, "lease_expired",
                                  "its lease expired", row.attempts - 1)
@@ -358,47 +381,46 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         free = self.executor.free_slots()
+        self._recheck_at = None
         if free <= 0:
             return
+        rules = self._chunk_rules if self.executor.takes_chunks else ChunkRules(size=1)
         tasks: list[Task] = []
         stale_blobs: list[str] = []
         expires = utcnow() + timedelta(seconds=self.settings.engine.lease_seconds)
+        running = self.executor.running()
+        in_flight = Counter(t.job_id for t in running.values())
         with transaction(self.sessions) as session, session.no_autoflush:
             # Jobs ahead in the queue may have all their inputs in flight already: look past them.
-            busy_jobs = len({t.job_id for t in self.executor.running().values()})
-            wants: dict[str, int] = {}
-            jobs = {}
-            for job in job_store.runnable_jobs(session, limit=free + busy_jobs + 10):
-                if free <= 0:
-                    break
-                in_flight = self.executor.count_for_job(job.id)
-                want = min(job.parallelism - in_flight, free)
-                if want <= 0:
-                    continue
-                wants[job.id], jobs[job.id] = want, job
-                free -= want
-            leased = job_store.lease_for_jobs(session, wants, self.instance_id, expires)
+            candidates = job_store.runnable_jobs(session, limit=free * rules.size + len(in_flight) + 10)
+            plan = plan_dispatch(candidates, in_flight, free, rules, utcnow(), self._solo)
+            if plan.recheck_in is not None:
+                self._recheck_at = time.monotonic() + plan.recheck_in
+            jobs = {job.id: job for job in candidates if job.id in plan.wants}
+            leased = job_store.lease_for_jobs(session, plan.wants, self.instance_id, expires)
             # nothing left to run and nothing in flight: the job may be done
-            self._finalize_many(session, [j for j in wants if j not in leased and self.executor.count_for_job(j) == 0])
+            self._finalize_many(session, [j for j in plan.wants if j not in leased and not in_flight.get(j)])
             started = [jobs[j] for j in leased]
             waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
             self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
             not_running = [j.id for j in started if j.status != JobStatus.RUNNING]
             self.transitions.move_many(session, not_running, JobStatus.RUNNING, "Running", event_type="job.running")
             parameters = job_store.job_parameters(session, list(leased))
-            self._load_references(session, list(leased))
+            self._load_references(session, started)
+            configs: dict[bytes, dict[str, Any]] = {}
             for job in started:
                 rows = leased[job.id]
                 again = [row.id for row in rows if row.attempts > 1]
                 if again:
                     stale_blobs += job_store.delete_outputs_of_inputs(session, job.id, again)
                 config, resources = self._config_of(job, parameters.get(job.id))  # once per job, not per input
+                config = shared_config(configs, config)
                 for row in rows:
                     tasks.append(Task(job.id, row.id, row.attempts, job.pipeline_key, job.pipeline_version,
                                       job.worker_key, config, _file_spec(row), self._references[job.id], resources))
         self._delete_blobs(stale_blobs)
-        for task in tasks:
-            self.executor.submit(task)
+        for unit in chunk_units(tasks, plan.chunked, rules.size, self.settings.engine.inline_output_bytes):
+            self.executor.submit(unit)
 
     def _preempt(self, session: Session, tasks: list[Task], reason: str, why: str) -> list[str]:
         """Tasks interrupted by the infrastructure back to the queue, no attempt spent; stale blobs."""
@@ -416,16 +438,41 @@ class Scheduler:
     def _config_of(self, job: job_store.RunnableJob, parameters: dict[str, Any] | None
                    ) -> tuple[dict[str, Any], Resources]:
         """The job's task config, and what each of its workers reserves: the pipeline's resources with
-        the job's (or its app version's) overrides, validated when the job was created."""
+        the job's (or its app version's) overrides, validated when the job was created. A job of an
+        app version stores only its overrides of the version's config (cached per distinct pair)."""
         pipeline = self.registry.get(job.pipeline_key, job.pipeline_version)
         if pipeline is None:
             return {}, Resources()
         component = pipeline.spec.component
-        return (component_config(parameters, component),
-                pipeline.spec.resources.merged(component_resources(parameters, component)))
+        config = component_config(parameters, component)
+        resources = pipeline.spec.resources.merged(component_resources(parameters, component))
+        version = self._versions.get((job.app_id, job.app_version)) if job.app_id else None
+        if version is None:
+            return config, resources
+        key = (job.app_id, job.app_version, orjson.dumps(config, option=orjson.OPT_SORT_KEYS))
+        resolved = self._app_configs.get(key)
+        if resolved is None:
+            merged = deep_merge(version.config, config)
+            resolved = pipeline.spec.config_model.model_validate(merged).model_dump(mode="json")
+            self._app_configs[key] = resolved
+        return resolved, resources
 
-    def _load_references(self, session: Session, job_ids: list[str]) -> None:
-        missing = [j for j in job_ids if j not in self._references]
+    def _load_references(self, session: Session, jobs: list[job_store.RunnableJob]) -> None:
+        """Reference files of the jobs: their app version's (read once per version: versions are
+        immutable), or the reference input rows of jobs created without an app."""
+        wanted = {(j.app_id, j.app_version) for j in jobs if j.app_id and j.app_version} - set(self._versions)
+        for (app_id, label), version in app_store.versions_by_label(session, wanted).items():
+            refs = [ReferenceFile.model_validate(r) for r in version.references]
+            self._versions[(app_id, label)] = _VersionParts(version.config, tuple(
+                FileSpec.of(f"{version.id}:{i}", r.port_name, r.file_id, InputPayload.of_reference(r))
+                for i, r in enumerate(refs)))
+        missing = []
+        for job in jobs:
+            parts = self._versions.get((job.app_id, job.app_version)) if job.app_id else None
+            if parts is not None:
+                self._references[job.id] = parts.references
+            elif job.id not in self._references:
+                missing.append(job.id)
         for job_id, rows in job_store.reference_inputs_of(session, missing).items():
             self._references[job_id] = tuple(_file_spec(r) for r in rows)
 
@@ -443,6 +490,10 @@ class Scheduler:
                     continue
                 if message.kind == "done":
                     done.append(message)
+                elif message.kind == "chunk":
+                    results: list[ItemResult] = message.data["results"]
+                    self._on_chunk(session, results, message.slot)
+                    touched.update(r.job_id for r in results)
                 else:
                     handler = getattr(self, f"_on_{message.kind}", None)
                     if handler is None:
@@ -460,25 +511,12 @@ class Scheduler:
 
     def _on_progress(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
-        total = d.get("items_total")
-        done = d.get("items_processed") or 0
-        metrics = {
-            "percent_complete": round(100.0 * done / total, 2) if total else None,
-            "items_processed": done,
-            "items_total": total,
-        }
         session.add(JobProgress(job_id=m.job_id, input_id=m.input_id, kind="inference", step=d["step"],
-                                message=d["message"], metrics=metrics, payload=d.get("payload"), index=m.slot,
-                                created_at=utcnow()))
+                                message=d["message"], metrics=_progress_metrics(d), payload=d.get("payload"),
+                                index=m.slot, created_at=utcnow()))
 
     def _on_output(self, session: Session, m: WorkerMessage) -> None:
-        d = m.data
-        filename = d["filename"]
-        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        file_type = OUTPUT_TYPES.get(ext, "application/octet-stream")
-        job_store.add_output(session, JobOutput(
-            id=new_id("out"), job_id=m.job_id, input_id=m.input_id, port_name=d["port_name"], filename=filename,
-            file_type=file_type, blob_key=d["blob_key"], num_bytes=d["num_bytes"], attributes={}, created_at=utcnow()))
+        job_store.add_output(session, JobOutput(**_output_row(m.job_id, m.input_id, m.data, utcnow())))
 
     def _on_done_many(self, session: Session, messages: list[WorkerMessage]) -> None:
         finished = job_store.complete_inputs(session, [m.input_id for m in messages])
@@ -491,6 +529,56 @@ class Scheduler:
                                 {"items": d.get("items"), "failed_items": d.get("failed_items"),
                                  "seconds": d.get("seconds"), **(d.get("summary") or {})},
                                 input_id=m.input_id, index=m.slot)
+
+    def _on_chunk(self, session: Session, results: list[ItemResult], slot: int) -> None:
+        """A chunk's results with set-based statements: one UPDATE for the completed inputs, bulk
+        INSERTs for the events, progress entries and outputs of the inputs it moved. Results of
+        jobs that ended meanwhile (a cancel that came while the chunk ran) are dropped, blobs too,
+        and their inputs released as a cancel releases them; so are results of inputs no longer
+        processing (reclaimed)."""
+        statuses = job_store.job_statuses(session, sorted({r.job_id for r in results}))
+        ended = {r.input_id: r for r in results if JobStatus(statuses.get(r.job_id, "CANCELLED")) in TERMINAL}
+        if ended:
+            self._drop_ended(session, list(ended.values()))
+            results = [r for r in results if r.input_id not in ended]
+        finished = job_store.complete_inputs(session, [r.input_id for r in results if r.outcome == "done"])
+        failed = job_store.fail_inputs(session, {r.input_id: r.message for r in results if r.outcome == "failed"})
+        events: list[dict[str, Any]] = []
+        progress: list[dict[str, Any]] = []
+        outputs: list[dict[str, Any]] = []
+        now = utcnow()
+        for r in results:
+            if r.outcome == "load_failed":
+                self._on_load_failed(session, WorkerMessage("load_failed", r.job_id, r.input_id,
+                                                            {"code": r.code, "message": r.message}, slot))
+                continue
+            if r.input_id not in finished and r.input_id not in failed:
+                self._stale_after_commit += [o["blob_key"] for o in r.outputs if "content" not in o]
+                continue
+            where = {"job_id": r.job_id, "input_id": r.input_id, "index": slot}
+            events += [{**where, **e} for e in r.events]
+            progress += [{**where, "kind": "inference", "step": d["step"], "message": d["message"],
+                          "metrics": _progress_metrics(d), "payload": d.get("payload")} for d in r.progress]
+            outputs += [_output_row(r.job_id, r.input_id, o, now) for o in r.outputs]
+            if r.outcome == "done":
+                events.append({**where, "level": "SUCCESS", "event_type": "inference.success",
+                               "message": f"{finished[r.input_id]}: {r.items:,} success in {round(r.seconds, 3)} s",
+                               "payload": {"items": r.items, "failed_items": r.failed_items,
+                                           "seconds": round(r.seconds, 3), **r.summary}})
+            else:
+                events.append({**where, "level": "ERROR", "event_type": "inference.failed", "message": r.message,
+                               "payload": {"error_code": r.code}})
+        job_store.add_progress(session, progress)
+        job_store.add_outputs(session, outputs)
+        job_store.add_events(session, events)
+
+    def _drop_ended(self, session: Session, results: list[ItemResult]) -> None:
+        job_store.release_inputs(session, [r.input_id for r in results])
+        job_store.add_events(session, [{"job_id": r.job_id, "input_id": r.input_id, "level": "WARN",
+                                        "event_type": "input.cancelled",
+                                        "message": "input: its job ended while it ran; its result is dropped"}
+                                       for r in results])
+        self._stale_after_commit += [o["blob_key"] for r in results for o in r.outputs if "content" not in o]
 
     def _on_failed(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
@@ -518,6 +606,8 @@ class Scheduler:
 
     def _on_died(self, session: Session, m: WorkerMessage) -> None:
         task: Task = m.data["task"]
+        if m.data.get("chunk"):
+            self._solo.add(m.job_id)  # which record of the chunk killed the worker is unknown: each goes alone
         row = session.query(JobInput).filter_by(id=m.input_id).one_or_none()
         if row is None or row.status != InputStatus.PROCESSING.value:
             return
@@ -557,10 +647,27 @@ class Scheduler:
                 completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
                                      summary)
             self._references.pop(job_id, None)
+            self._solo.discard(job_id)
         waiting = [j for j in completed if statuses[j] in (JobStatus.PENDING, JobStatus.PREEMPTED)]
         self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
         self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
                                    event_type="job.completed", level="SUCCESS", details=completed)
+
+
+def _progress_metrics(d: dict[str, Any]) -> dict[str, Any]:
+    total = d.get("items_total")
+    done = d.get("items_processed") or 0
+    return {"percent_complete": round(100.0 * done / total, 2) if total else None, "items_processed": done,
+            "items_total": total}
+
+
+def _output_row(job_id: str, input_id: str, d: dict[str, Any], now: Any) -> dict[str, Any]:
+    filename = d["filename"]
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return {"id": new_id("out"), "job_id": job_id, "input_id": input_id, "port_name": d["port_name"],
+            "filename": filename, "file_type": OUTPUT_TYPES.get(ext, "application/octet-stream"),
+            "blob_key": d["blob_key"], "num_bytes": d["num_bytes"], "attributes": {}, "created_at": now,
+            "content": d.get("content")}
 
 
 def _preempted_event(session: Session, job_id: str, input_id: str, name: str, reason: str, why: str,

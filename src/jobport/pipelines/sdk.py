@@ -2,7 +2,8 @@
 
 A pipeline is a class with a `spec` and a `load(config, references, context) -> Worker` factory.
 The engine calls `load` once per warm worker for a given (pipeline, version, config, references)
-and then `Worker.process(item, sink)` for each tracked input, possibly across many jobs.
+and then `Worker.process(item, sink)` for each tracked input, possibly across many jobs; a worker
+that also has `process_batch` (`BatchWorker`) gets small inputs of many jobs in one call.
 
 Errors:
 - `InputError` from `process` fails that one input (an event names the column or setting); the job
@@ -221,6 +222,21 @@ class Worker(Protocol):
         unless the pipeline's `load_key` leaves some settings out of the warm-worker key)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchWorker(Protocol):
+    """A worker that can also score many small inputs (single records, across jobs) in one call.
+
+    The engine sends inputs of the same worker key and config in chunks (`engine.chunk_size`) and
+    calls `process_batch` with one (input, sink) pair per input; it returns one entry per pair, in
+    order: the `ProcessResult` of that input, or the `InputError` that fails only that input. Each
+    input's outputs, events and progress go to its own sink, exactly as `process` would write
+    them. If `process_batch` raises, the engine runs the chunk's inputs one by one with `process`,
+    so one bad record never fails its neighbours."""
+
+    def process_batch(self, items: Sequence[tuple[FileRef, OutputSink]], config: BaseModel
+                      ) -> Sequence[ProcessResult | InputError]: ...
 
 
 class InputError(Exception):

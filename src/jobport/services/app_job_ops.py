@@ -163,8 +163,11 @@ def job_response(ctx: AppContext, job: Job) -> Any:
         output = session.scalar(select(JobOutput).where(JobOutput.job_id == job.id).order_by(JobOutput.seq).limit(1))
     if output is None:
         return None
-    with ctx.blobs.open(output.blob_key) as handle:
-        head = handle.read(4 * 1024 * 1024)
+    if output.content is not None:
+        head = output.content
+    else:
+        with ctx.blobs.open(output.blob_key) as handle:
+            head = handle.read(4 * 1024 * 1024)
     name = output.filename.lower()
     if name.endswith(".csv"):
         rows = list(csv.DictReader(io.StringIO(head.decode("utf-8", errors="replace"))))

@@ -39,7 +39,7 @@ def register_example_app(ctx: AppContext) -> str | None:
             return None
         org_id = org.id
     with tempfile.TemporaryDirectory(prefix="jobport-example-") as tmp:
-        model = build_example_model(Path(tmp))
+        model = build_example_model(Path(tmp), isolated=True)  # keeps scikit-learn out of the server
         uid = file_service.new_file_uid()
         stats = file_service.UploadStats(is_csv=False)
         with open(model.path, "rb") as source, ctx.blobs.writer(keys.org_file(org_id, uid)) as out:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from jobport.blobs import keys
 from jobport.domain.errors import DomainError, Invalid, NotFound
 from jobport.domain.ids import new_id
@@ -21,7 +23,7 @@ from jobport.domain.times import iso_utc
 from jobport.services.context import AppContext
 from jobport.store import files as file_store
 from jobport.store.db import transaction, utcnow
-from jobport.store.tables import File
+from jobport.store.tables import File, JobOutput
 
 ACCEPTED_TYPES = ("text/csv", "text/plain", "application/json", "image/jpeg", "image/png", "video/mp4")
 _BY_EXTENSION = {".csv": "text/csv", ".json": "text/plain", ".jsonl": "text/plain", ".txt": "text/plain",
@@ -257,10 +259,23 @@ def signed_download(ctx: AppContext, key: str, filename: str, expires: int, sign
         raise LinkRefused("download link is invalid or has expired",
                           suggestion=f"List the outputs again to get a fresh link "
                                      f"(links last {_duration(ctx.signer.ttl_seconds)}).")
+    media_type = "text/csv" if filename.endswith(".csv") else "application/octet-stream"
+    kept = _output_in_row(ctx, key)
+    if kept is not None:
+        return Download(filename, media_type, len(kept), iter([kept]))
     if not ctx.blobs.exists(key):
         raise NotFound("the file behind this link no longer exists", suggestion="The job may have been deleted.")
-    media_type = "text/csv" if filename.endswith(".csv") else "application/octet-stream"
     return Download(filename, media_type, ctx.blobs.size(key), ctx.blobs.iter_chunks(key))
+
+
+def _output_in_row(ctx: AppContext, key: str) -> bytes | None:
+    """The bytes of a job output kept in its database row (a small output of a chunked job)."""
+    job_id = keys.job_of_output(key)
+    if job_id is None:
+        return None
+    with ctx.sessions() as session:
+        return session.scalar(select(JobOutput.content).where(JobOutput.job_id == job_id, JobOutput.blob_key == key,
+                                                              JobOutput.content.is_not(None)))
 
 
 def _duration(seconds: int) -> str:

@@ -2,7 +2,7 @@
 
 A move is checked against the allowed-transition table (`domain.statuses.ALLOWED_SOURCES`), written
 as one guarded `UPDATE ... WHERE status IN (sources) RETURNING id` (a job another writer moved
-first is left alone and reported as not moved), recorded as one event per moved job, and followed,
+first is left alone and reported as not moved), recorded as one event per moved job (one bulk INSERT), and followed,
 in the same transaction, by the reactions given at composition (`server.py`): today the callback
 outbox, so a job's terminal status and its callback commit together.
 """
@@ -57,9 +57,12 @@ class Transitions:
         changed = job_store.update_status(session, job_ids, ALLOWED_SOURCES[target], fields)
         moved = [job_id for job_id in job_ids if job_id in changed]
         kind = event_type or f"job.{target.value.lower()}"
+        events = []
         for job_id in moved:
             message, payload = (details or {}).get(job_id, (reason, None))
-            job_store.add_event(session, job_id, level, kind, message, payload)
+            events.append({"job_id": job_id, "level": level, "event_type": kind, "message": message,
+                           "payload": dict(payload) if payload is not None else None})
+        job_store.add_events(session, events)
         if moved:
             for react in self._reactions:
                 react(session, target, moved)

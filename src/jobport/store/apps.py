@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -37,6 +37,17 @@ def versions(session: Session, app_ids: Sequence[str]) -> dict[str, list[AppVers
     for row in rows:
         out[row.app_id].append(row)
     return out
+
+
+def versions_by_label(session: Session, wanted: Iterable[tuple[str | None, str | None]]
+                      ) -> dict[tuple[str | None, str | None], AppVersion]:
+    """The app versions named by (app id, version label) pairs, in one query."""
+    pairs = [(a, v) for a, v in wanted if a and v]
+    if not pairs:
+        return {}
+    rows = session.scalars(select(AppVersion).where(AppVersion.app_id.in_({a for a, _ in pairs})))
+    found = {(row.app_id, row.version): row for row in rows}
+    return {pair: found[pair] for pair in pairs if pair in found}
 
 
 def get_version(session: Session, app_id: str, version: str) -> AppVersion | None:

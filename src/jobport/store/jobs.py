@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from jobport.domain.statuses import QUEUED, InputStatus, JobStatus
@@ -237,16 +237,59 @@ class RunnableJob:
     pipeline_key: str
     pipeline_version: str
     worker_key: str
+    record_count: int | None = None  # records billed at creation (app jobs): small ones travel in chunks
+    created_at: datetime | None = None
+    app_id: str | None = None  # a job of an app version reads its config and references from there
+    app_version: str | None = None
 
 
 def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
     """Jobs that may get inputs dispatched, in queue order: priority desc, then age."""
     statuses = [JobStatus.PENDING.value, JobStatus.PREEMPTED.value, JobStatus.ADMITTED.value, JobStatus.RUNNING.value]
     rows = session.execute(
-        select(Job.id, Job.status, Job.parallelism, Job.pipeline_key, Job.pipeline_version, Job.worker_key)
+        select(Job.id, Job.status, Job.parallelism, Job.pipeline_key, Job.pipeline_version, Job.worker_key,
+               Job.record_count, Job.created_at, Job.app_id, Job.app_version)
         .where(Job.status.in_(statuses)).order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
     )
     return [RunnableJob(*row) for row in rows]
+
+
+def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many events in one bulk INSERT (after what the session holds, so they keep their order).
+    Each row: job_id, level, event_type, message, and optionally payload, input_id, index."""
+    if not rows:
+        return
+    session.flush()
+    now = utcnow()
+    session.execute(insert(JobEvent), [{"input_id": None, "payload": None, "index": None, "created_at": now, **row}
+                                       for row in rows])
+
+
+def add_progress(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many progress entries in one bulk INSERT (rows as `JobProgress` columns, `created_at` added)."""
+    if rows:
+        session.flush()
+        now = utcnow()
+        session.execute(insert(JobProgress), [{"payload": None, "index": None, "created_at": now, **row}
+                                              for row in rows])
+
+
+def add_outputs(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Outputs of fresh attempts (earlier attempts' rows were deleted at lease) in one bulk INSERT."""
+    if rows:
+        session.flush()
+        session.execute(insert(JobOutput), list(rows))
+
+
+def fail_inputs(session: Session, errors: Mapping[str, str]) -> set[str]:
+    """`finish_input(FAILED, message)` for many inputs; the ids it moved (those still processing)."""
+    if not errors:
+        return set()
+    moving = set(session.scalars(select(JobInput.id).where(JobInput.id.in_(list(errors)),
+                                                          JobInput.status == InputStatus.PROCESSING.value)))
+    for input_id in moving:
+        finish_input(session, input_id, InputStatus.FAILED, errors[input_id])
+    return moving
 
 
 def lease_for_jobs(session: Session, wants: Mapping[str, int], owner: str,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -258,6 +259,8 @@ class JobOutput(Base):
     num_bytes: Mapped[int] = mapped_column(BigInteger)
     attributes: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    # a small output of a chunked job (a super.AI response) is kept here; `blob_key` is then only its name
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class JobEvent(Base):

@@ -329,3 +329,37 @@ def test_budget_suspends_and_resumes(sai):
     assert sai.wait(body["uuid"])["status"] == "COMPLETED"
     usage = sai.client.get("/v0.5/usage", headers=sai.native).json()
     assert usage["budget_units"] is None and usage["by_app"][0]["surface"] == "superai"
+
+
+def test_responses_of_chunked_jobs_are_kept_in_their_rows_and_download_through_signed_links(sai):
+    """Records created together run in one chunk; each small response is stored in its output row
+    (no blob of its own) and still reads the same on /v1 and through the native outputs' links."""
+    body = sai.create(inputs=[SETOSA, VIRGINICA, SETOSA]).json()
+    wait_until(lambda: sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()["state"] == "COMPLETED",
+               timeout=60)
+    jobs = [sai.call("GET", f"jobs/{j['uuid']}/response").json()
+            for j in sai.call("GET", f"apps/{sai.app_id}/jobs").json()["jobs"]]
+    assert len(jobs) == 3
+    listed = sai.client.get("/v0.5/batch/jobs", headers=sai.native, params={"limit": 100}).json()["jobs"]
+    for job in jobs:
+        assert job["response"]["label"] in ("setosa", "virginica")
+    downloaded = []
+    for entry in listed:
+        outputs = sai.client.get(f"/v0.5/batch/jobs/{entry['id']}/outputs", headers=sai.native).json()["outputs"]
+        (output,) = outputs
+        link = sai.client.get(output["data"]["ref"])
+        assert link.status_code == 200, link.text
+        downloaded.append(json.loads(link.text))
+        assert not sai.ctx.blobs.exists(_stored_key(sai, entry["id"]))  # no blob: the row holds it
+    assert sorted(d["label"] for d in downloaded) == sorted(j["response"]["label"] for j in jobs)
+
+
+def _stored_key(sai, job_id: str) -> str:
+    from sqlalchemy import select
+
+    from jobport.store.tables import JobOutput
+
+    with sai.ctx.sessions() as session:
+        output = session.scalars(select(JobOutput).where(JobOutput.job_id == job_id)).one()
+        assert output.content is not None and output.num_bytes == len(output.content)
+        return output.blob_key

@@ -149,8 +149,10 @@ class World(JobViews):
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[AppContext]:
-    context = build_context(settings_for(tmp_path, lifecycle_interval_seconds=0.001))
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppContext]:
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
+    context = build_context(settings_for(tmp_path, lifecycle_interval_seconds=0.001, **overrides))
     prepare(context)
     yield context
     context.db.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from jobport.services import usage
@@ -32,7 +33,7 @@ def test_record_jobs_run_to_completion(world, iris_model):
     labels = []
     for job in jobs:
         (output,) = world.outputs(job)
-        labels.append(world.ctx.blobs.open(output.blob_key).read().decode())
+        labels.append(world.read(output))
     assert "setosa" in labels[0] and "virginica" in labels[1]
 
 
@@ -53,6 +54,7 @@ def test_a_job_past_its_completion_window_expires_on_the_next_pass(world, iris_m
     assert world.status(late) == "EXPIRED"
 
 
+@pytest.mark.settings(chunk_size=1)  # two units: the late job's task waits behind the first one
 def test_expiry_stops_the_jobs_queued_work(world, iris_model):
     app = world.iris_app(iris_model, completion_window_seconds=3600)
     first, late = world.record_jobs(app, [SETOSA, VIRGINICA])

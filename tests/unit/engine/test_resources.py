@@ -52,6 +52,6 @@ def test_an_app_versions_resources_reach_its_record_jobs(world, iris_model):
     app = world.iris_app(iris_model, resources=ResourcesIn(num_cpus=0.5))
     (job_id,) = world.record_jobs(app, [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
                                          "petal_width": 0.2}])
-    world.scheduler._dispatch()
+    world.run_until(lambda: world.executor.running())  # leased once its chunk stopped lingering
     (task,) = [t for t in world.executor.running().values() if t.job_id == job_id]
     assert task.resources.num_cpus == 0.5

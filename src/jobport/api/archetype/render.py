@@ -105,7 +105,7 @@ def input_public(row: JobInput, signer: UrlSigner, base_url: str) -> dict[str, A
 
 
 def output_public(row: JobOutput, input_file_id: str | None, signer: UrlSigner, base_url: str) -> dict[str, Any]:
-    ref, expires = signer.sign(base_url, row.blob_key, row.filename)
+    ref, expires = signer.sign(base_url, row.blob_key, row.filename, in_store=row.content is None)
     ext = row.filename.rsplit(".", 1)[-1].lower() if "." in row.filename else ""
     return {
         "id": row.id,

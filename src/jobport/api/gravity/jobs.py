@@ -108,7 +108,8 @@ def latest_jobs(ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
             response_model=schemas.GravityLinkEnvelope, responses=errors(404))
 def result_link(job_id: str, request: Request, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
     output = posted_file.result_output(ctx, who, job_id, SURFACE, OUTPUT_PORT)
-    url, _ = ctx.signer.sign(base_url(request, ctx), output.blob_key, output.filename)
+    url, _ = ctx.signer.sign(base_url(request, ctx), output.blob_key, output.filename,
+                             in_store=output.content is None)
     return envelope(url)
 
 

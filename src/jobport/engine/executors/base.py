@@ -2,6 +2,7 @@
 
 Messages a worker sends (`WorkerMessage.kind`): `event`, `progress`, `output` while a task runs;
 then one of `done`, `failed` (the input's fault) or `load_failed` (the pipeline could not load).
+A chunk is answered by one `chunk` message holding every task's `ItemResult`.
 The executor itself adds `died` (the worker process holding a running task crashed while its
 machine stayed up: the task spends an attempt), `returned` (a task that was waiting behind it, not
 started: it goes back to the queue without spending an attempt) and `preempted` (a task interrupted
@@ -19,7 +20,7 @@ import socket
 from collections.abc import Sequence
 from typing import Protocol
 
-from jobport.engine.messages import Task, WorkerMessage
+from jobport.engine.messages import Task, TaskChunk, WorkerMessage
 
 
 class ExecutorUnavailable(Exception):
@@ -30,6 +31,10 @@ class ExecutorUnavailable(Exception):
 
 
 class Executor(Protocol):
+    # True when `submit` also takes a `TaskChunk` (small inputs run together in one worker call);
+    # the scheduler sends single tasks to executors without it.
+    takes_chunks: bool
+
     def connect(self) -> None:
         """Reach the backend ahead of `start` without taking work (a standby scheduler does this so
         that it can take over at once); may raise ExecutorUnavailable. Nothing to do for local ones."""
@@ -45,7 +50,10 @@ class Executor(Protocol):
         """How many more tasks `submit` takes now."""
         ...
 
-    def submit(self, task: Task) -> None: ...
+    def submit(self, unit: Task | TaskChunk) -> None:
+        """Hand over a task (or, with `takes_chunks`, a chunk: one slot); may exceed `free_slots()`
+        by a few units (the plan packs tasks of different configs apart)."""
+        ...
 
     def running(self) -> dict[str, Task]:
         """In-flight tasks (running or waiting for a worker) by input id."""

@@ -1,10 +1,12 @@
 """The local executor: a pool of warm worker processes on this machine.
 
 Each worker keeps up to `warm_models` loaded pipelines, so a task whose worker_key matches one a
-worker already holds goes to that worker. A worker holds up to `prefetch` tasks: the one it runs
-and the next ones in its pipe, so short tasks (single records) never wait for a scheduler round
-trip. Cancel kills the worker holding a task of the cancelled job and starts a fresh one in its
-place; the other tasks it held go back to the queue (`returned`).
+worker already holds goes to that worker. A worker holds up to `prefetch` units (a task, or a
+chunk of small tasks run together): the one it runs and the next ones in its pipe, so short
+tasks never wait for a scheduler round trip. Cancel kills the worker holding a task of the
+cancelled job and starts a fresh one in its place; the other tasks it held go back to the queue.
+A worker that dies reports `died` for every task of the unit it was running (`chunk: True` in the
+data when that unit was a chunk) and `returned` for the tasks of the units waiting behind it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import structlog
 
 from jobport.blobs import BlobConfig
 from jobport.engine.executors.local_worker import worker_main
-from jobport.engine.messages import Task, WorkerMessage
+from jobport.engine.messages import Task, TaskChunk, Unit, WorkerMessage, tasks_of
 from jobport.pipelines.sdk import HostContext
 
 log = structlog.get_logger("jobport.engine")
@@ -34,17 +36,24 @@ class _Handle:
     slot: int
     process: multiprocessing.process.BaseProcess
     conn: Connection
-    tasks: deque[Task] = field(default_factory=deque)  # [0] runs, the rest wait in the worker's pipe
+    units: deque[Unit] = field(default_factory=deque)  # [0] runs, the rest wait in the worker's pipe
     warm_keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
+    @property
+    def tasks(self) -> list[Task]:
+        return [t for unit in self.units for t in tasks_of(unit)]
+
     def finish(self, input_id: str | None) -> None:
-        for i, task in enumerate(self.tasks):
-            if task.input_id == input_id:
-                del self.tasks[i]
+        """The unit whose (first) task is `input_id` is done."""
+        for i, unit in enumerate(self.units):
+            if tasks_of(unit)[0].input_id == input_id:
+                del self.units[i]
                 return
 
 
 class LocalExecutor:
+    takes_chunks = True
+
     def __init__(self, size: int, blobs: BlobConfig, host: HostContext, warm_models: int = 2,
                  prefetch: int = 1) -> None:
         self.size = size
@@ -79,7 +88,7 @@ class LocalExecutor:
     def stop(self) -> list[Task]:
         unfinished = [t for h in self._handles.values() for t in h.tasks]
         for handle in self._handles.values():
-            if handle.tasks:
+            if handle.units:
                 handle.process.kill()
             else:
                 try:
@@ -95,21 +104,23 @@ class LocalExecutor:
         return unfinished
 
     def free_slots(self) -> int:
-        return sum(self.prefetch - len(h.tasks) for h in self._handles.values())
+        return sum(self.prefetch - len(h.units) for h in self._handles.values())
 
     def _pick(self, task: Task) -> _Handle:
         """The least loaded worker with room, preferring one that holds the task's pipeline warm."""
-        room = [h for h in self._handles.values() if len(h.tasks) < self.prefetch]
-        return min(room, key=lambda h: (len(h.tasks), task.worker_key not in h.warm_keys))
+        room = [h for h in self._handles.values() if len(h.units) < self.prefetch]
+        return min(room, key=lambda h: (len(h.units), task.worker_key not in h.warm_keys))
 
-    def submit(self, task: Task) -> None:
-        handle = self._pick(task)
-        handle.tasks.append(task)
-        handle.warm_keys[task.worker_key] = None
-        handle.warm_keys.move_to_end(task.worker_key)
+    def submit(self, unit: Unit) -> None:
+        """Send a task, or a chunk of tasks sharing worker key and config, to a worker (one slot)."""
+        first = tasks_of(unit)[0]
+        handle = self._pick(first)
+        handle.units.append(unit)
+        handle.warm_keys[first.worker_key] = None
+        handle.warm_keys.move_to_end(first.worker_key)
         while len(handle.warm_keys) > self.warm_models:
             handle.warm_keys.popitem(last=False)
-        handle.conn.send(task)
+        handle.conn.send(unit)
 
     def running(self) -> dict[str, Task]:
         """Tasks held by workers (running or waiting in their pipes), by input id."""
@@ -143,13 +154,14 @@ class LocalExecutor:
             if not handle.process.is_alive():
                 self._drain(handle, messages)
                 handle.process.join(timeout=1)
-                if handle.tasks:
-                    running, *waiting = handle.tasks
-                    messages.append(WorkerMessage(
-                        "died", running.job_id, running.input_id,
-                        {"exitcode": handle.process.exitcode, "task": running}, handle.slot))
+                if handle.units:
+                    running, *waiting = handle.units
+                    chunk = isinstance(running, TaskChunk)
+                    messages += [WorkerMessage("died", t.job_id, t.input_id,
+                                               {"exitcode": handle.process.exitcode, "task": t, "chunk": chunk},
+                                               handle.slot) for t in tasks_of(running)]
                     messages += [WorkerMessage("returned", t.job_id, t.input_id, {"task": t}, handle.slot)
-                                 for t in waiting]
+                                 for unit in waiting for t in tasks_of(unit)]
                 log.warning("worker died", slot=handle.slot, exitcode=handle.process.exitcode)
                 self._spawn(handle.slot)
         return messages
@@ -159,7 +171,7 @@ class LocalExecutor:
         try:
             while handle.conn.poll():
                 message = handle.conn.recv()
-                if message.kind in ("done", "failed", "load_failed"):
+                if message.kind in ("done", "failed", "load_failed", "chunk"):
                     handle.finish(message.input_id)
                     if message.kind == "load_failed":
                         handle.warm_keys.clear()

@@ -1,4 +1,5 @@
-"""The body of a local worker process: run the tasks that arrive on its pipe with a `TaskRunner`.
+"""The body of a local worker process: run the tasks and task chunks that arrive on its pipe with a
+`TaskRunner`.
 
 Outputs go straight to the blob store; events, progress, outputs and results go back up the pipe.
 The process dies with its parent (PR_SET_PDEATHSIG plus a watchdog thread), so a killed server
@@ -17,7 +18,7 @@ from multiprocessing.connection import Connection
 
 from jobport.blobs import BlobConfig, open_store
 from jobport.engine.executors.runner import TaskRunner
-from jobport.engine.messages import WorkerMessage
+from jobport.engine.messages import TaskChunk, WorkerMessage
 from jobport.pipelines.registry import Registry
 from jobport.pipelines.sdk import HostContext
 
@@ -43,7 +44,8 @@ def _die_with_parent(parent_pid: int) -> None:
 def _limit_threads(threads: int) -> None:
     # One BLAS/OpenMP pool per worker sized to its share of the cores: N workers each spinning up
     # a pool as large as the machine oversubscribe the CPU (3x slower KNN queries measured).
-    # Set before numpy/sklearn are imported (the pipelines import them when the registry loads).
+    # Set before numpy/sklearn are imported: nothing imports them before this runs (the registry
+    # only reads the pipelines' specs; a pipeline imports its libraries in `load`, tests/unit/test_lazy_imports.py).
     # BLAS gets one thread: the pipelines' matrix products are small, and a second OpenBLAS thread
     # only spin-waits (2x the CPU time for the same wall time, bench/README.md); OpenMP (sklearn's
     # KNN, onnxruntime, llama.cpp) keeps the worker's share of the cores.
@@ -66,6 +68,9 @@ def worker_main(conn: Connection, parent_pid: int, blobs: BlobConfig, host: Host
             break
         if task is None:
             break
-        runner.run(task, conn.send)
+        if isinstance(task, TaskChunk):
+            runner.run_chunk(task, conn.send)
+        else:
+            runner.run(task, conn.send)
     runner.close()
     sys.exit(0)

@@ -108,6 +108,8 @@ def _readable(waitables: Sequence[socket.socket]) -> bool:
 
 
 class RayExecutor:
+    takes_chunks = False  # one actor call per task (chunks on Ray: see docs/operations.md)
+
     def __init__(self, address: str | None, namespace: str, blobs: BlobConfig, host: HostContext,
                  warm_models: int = 2, prefetch: int = 1, idle_seconds: float = 300.0, max_actors: int | None = None,
                  connect_timeout: float = 10.0, node_ip_address: str | None = None,

@@ -1,6 +1,8 @@
 """What the jobs of an app share: the app version a request runs (the latest active one unless it
 names another), its pipeline, its config with the request's overrides, its copied reference files
-and its pricing. Gravity jobs (a posted file) and super.AI jobs (inline records) start here."""
+and its pricing. Gravity jobs (a posted file) and super.AI jobs (inline records) start here.
+Their rows stay lean: a job stores only the request's overrides, and the app version keeps the
+config and the reference files the scheduler reads (`engine.scheduler._app_version_parts`)."""
 
 from __future__ import annotations
 
@@ -71,9 +73,10 @@ def app_run(ctx: AppContext, app: App, version_label: str | None, overrides: Ove
         version, pipeline = app_pipeline(ctx, session, app, version_label)
         pipeline_id = pipeline_service.row_id(session, pipeline.spec.key, pipeline.spec.version)
     model = pipeline.spec.config_model
+    changes = overrides(model)
     try:
-        config = model.model_validate(deep_merge(version.config, overrides(model)))
+        config = model.model_validate(deep_merge(version.config, changes))
     except ValidationError as err:
         raise Invalid.from_problems(config_problems(err, problems_prefix)) from None
     return AppRun(app, version, JobTemplate(pipeline, pipeline_id, config, 1, references_of(version),
-                                            version.resources or None))
+                                            version.resources or None, app_overrides=changes))

@@ -63,17 +63,26 @@ class ResourcesIn(BaseModel):
 
 @dataclass(frozen=True)
 class JobTemplate:
+    """`app_overrides` is set for jobs of an app version (lean rows): such a job stores only the
+    request's config overrides, and no reference input rows: the app version holds its config and
+    reference files, and the scheduler reads them from there."""
+
     pipeline: Pipeline
     pipeline_id: str
     config: BaseModel
     parallelism: int = 1
     references: Sequence[DraftInput] = ()
     resources: dict[str, Any] | None = None  # overrides of the pipeline's worker resources
+    app_overrides: dict[str, Any] | None = None
 
     @cached_property
     def parameters(self) -> dict[str, Any]:
-        return job_parameters(self.pipeline.spec.component, self.parallelism, self.config.model_dump(mode="json"),
-                              self.resources)
+        config = self.app_overrides if self.app_overrides is not None else self.config.model_dump(mode="json")
+        return job_parameters(self.pipeline.spec.component, self.parallelism, config, self.resources)
+
+    @property
+    def stored_references(self) -> Sequence[DraftInput]:
+        return () if self.app_overrides is not None else self.references
 
     @cached_property
     def worker_key(self) -> str:
@@ -150,7 +159,7 @@ class JobDraft:
             status=(InputStatus.PENDING if item.tracked else InputStatus.REFERENCE).value, attempts=0,
             lease_owner=None, lease_expires_at=None, error_message=None, created_at=now, started_at=None,
             completed_at=None,
-        ) for item in [*self.inputs, *self.template.references]]
+        ) for item in [*self.inputs, *self.template.stored_references]]
 
     def usage_values(self, now: datetime) -> dict[str, Any] | None:
         if self.billing is None:

@@ -27,6 +27,11 @@ OMEGA_ALIASES: frozenset[str] = frozenset(get_args(OmegaAlias))
 ModelType = Literal["minirocket_summary", OmegaAlias]
 
 
+def count_windows(rows: int, window_size: int, step_size: int) -> int:
+    """Sliding windows in a file of `rows` rows (the create-time checks count them from `num_rows`)."""
+    return 0 if rows < window_size else (rows - window_size) // step_size + 1
+
+
 class ReaderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from jobport.pipelines.builtin.machine_state.config import MachineStateConfig
-from jobport.pipelines.builtin.machine_state.pipeline import MachineStateModel
 from jobport.pipelines.builtin.machine_state.reader import read_windows
+from jobport.pipelines.builtin.machine_state.worker import MachineStateModel
 
 PathLabel = tuple[str | PathLike[str], str]
 

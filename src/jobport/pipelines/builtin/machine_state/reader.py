@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from numpy.lib.stride_tricks import sliding_window_view
 
-from jobport.pipelines.builtin.machine_state.config import ReaderConfig
+from jobport.pipelines.builtin.machine_state.config import ReaderConfig, count_windows
 from jobport.pipelines.sdk import InputError
 from jobport.pipelines.streams import RawReader
 
@@ -59,10 +59,6 @@ class WindowedSeries:
         for start in range(0, self.n_windows, batch_size):
             stop = min(start + batch_size, self.n_windows)
             yield WindowBatch(start, np.ascontiguousarray(self.view[start:stop]), self.window_timestamps(start, stop))
-
-
-def count_windows(rows: int, window_size: int, step_size: int) -> int:
-    return 0 if rows < window_size else (rows - window_size) // step_size + 1
 
 
 def read_windows(source: Source, config: ReaderConfig, name: str = "input") -> WindowedSeries:

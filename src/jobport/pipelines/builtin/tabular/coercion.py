@@ -16,12 +16,14 @@ Missing means absent, null or the empty string: the mapping's default fills it.
 from __future__ import annotations
 
 import math
+import numbers
 import re
-from typing import Any, Literal
+import sys
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 FieldType = Literal["number", "integer", "string", "boolean"]
 TRUE_TEXT = ("true", "True", "TRUE", "1")
@@ -31,12 +33,18 @@ NUMBER = re.compile(
     r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$|^\s*[+-]?(nan|inf|infinity)\s*$",
     re.IGNORECASE | re.ASCII,
 )
-# numpy dtype of a coerced feature column.
-NUMPY_DTYPES: dict[str, Any] = {"number": np.float64, "integer": np.int64, "string": object, "boolean": np.bool_}
+# numpy dtype of a coerced feature column (names: numpy is imported only where columns are made).
+NUMPY_DTYPES: dict[str, Any] = {"number": "float64", "integer": "int64", "string": object, "boolean": "bool"}
 
 
 class CoercionError(ValueError):
     """The value does not fit the declared type; the message shows the value (`'abc' is not a number`)."""
+
+
+def is_numpy_bool(value: Any) -> bool:
+    """A numpy boolean scalar; without importing numpy (none exists before numpy is imported)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
 
 
 def is_missing(value: Any) -> bool:
@@ -72,7 +80,7 @@ def coerce(value: Any, field_type: FieldType) -> Any:
 def _number(value: Any, what: str = "a number") -> float:
     if isinstance(value, bool):
         raise CoercionError(f"{show(value)} is not {what}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, float, numbers.Real)):  # Real: numpy's integer and floating scalars too
         number = float(value)
     elif isinstance(value, str) and NUMBER.match(value):
         number = float(value)
@@ -84,7 +92,7 @@ def _number(value: Any, what: str = "a number") -> float:
 
 
 def _boolean(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool) or is_numpy_bool(value):
         return bool(value)
     if isinstance(value, str):
         if value in TRUE_TEXT:
@@ -109,6 +117,10 @@ def _string(value: Any) -> str:
 def column_values(column: pa.ChunkedArray | pa.Array, field_type: FieldType) -> tuple[np.ndarray, np.ndarray]:
     """A text column (empty = null) as (numpy values, missing mask); `ColumnError` at the first
     value that does not fit the type."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     missing = column.is_null().to_numpy(zero_copy_only=False)
     if field_type == "string":
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object), missing
@@ -136,6 +148,9 @@ def column_values(column: pa.ChunkedArray | pa.Array, field_type: FieldType) -> 
 
 
 def _cast_to_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         cast = pc.cast(column, pa.float64())
     except pa.ArrowInvalid:
@@ -147,6 +162,8 @@ def _value_by_value(
     column: pa.ChunkedArray | pa.Array, field_type: FieldType, missing: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """`coerce` on each value: finds the row of a bad value, or converts what Arrow would not."""
+    import numpy as np
+
     values = []
     filler = coerce(FALSE_TEXT[0] if field_type == "boolean" else "0", field_type)
     for row, value in enumerate(column.to_pylist()):

@@ -5,20 +5,24 @@ scikit-learn and exports it to ONNX with skl2onnx (`zipmap=False`: a `label` ten
 `[N, 3]` probabilities tensor, flattened to four declared outputs). `write_iris_csv` writes an
 iris-like CSV of any size quickly; `direct_predict_csv` is the baseline the worker is measured
 against: pyarrow reads the same CSV in the same chunk size and onnxruntime scores it, no mapping,
-no output.
+no output. numpy, pyarrow, scikit-learn, skl2onnx and onnxruntime are imported by the functions
+that use them: the tabular package imports this module, and a server or an idle worker must not
+carry them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASSES = ["setosa", "versicolor", "virginica"]
@@ -38,6 +42,7 @@ class ExampleModel:
 
 def train_iris_classifier() -> Any:
     """The scikit-learn pipeline behind the example model (deterministic)."""
+    import numpy as np
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -49,8 +54,8 @@ def train_iris_classifier() -> Any:
     return model.fit(iris.data.astype(np.float32), labels)
 
 
-def build_example_model(dest_dir: Path) -> ExampleModel:
-    """Train and export the Iris classifier to `dest_dir/iris_logreg.onnx`."""
+def export_onnx() -> bytes:
+    """The trained example model as ONNX bytes (`zipmap=False`)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -60,20 +65,42 @@ def build_example_model(dest_dir: Path) -> ExampleModel:
         initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
         options={id(model): {"zipmap": False}},
     )
+    return onnx_model.SerializeToString()
+
+
+def build_example_model(dest_dir: Path, *, isolated: bool = False) -> ExampleModel:
+    """Train and export the Iris classifier to `dest_dir/iris_logreg.onnx`. `isolated` trains and
+    exports in a child Python process, so that this one never imports scikit-learn, skl2onnx and
+    onnx (the server registering the example app would keep ~200 MB of them for its lifetime)."""
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     path = dest_dir / MODEL_FILENAME
-    data = onnx_model.SerializeToString()
-    path.write_bytes(data)
+    if isolated:
+        _export_in_child(path)
+        data = path.read_bytes()
+    else:
+        data = export_onnx()
+        path.write_bytes(data)
     features = [{"name": name, "type": "number"} for name in FEATURES]
     outputs = [{"name": "label", "type": "string"}] + [{"name": name, "type": "number"} for name in OUTPUTS[1:]]
     config = {"mime_type": "text/csv; header=present", "features": features, "outputs": outputs}
     return ExampleModel(path, features, outputs, config, hashlib.sha256(data).hexdigest())
 
 
+def _export_in_child(path: Path, timeout: float = 300.0) -> None:
+    code = ("import sys, pathlib; "
+            f"from {__name__} import export_onnx; pathlib.Path(sys.argv[1]).write_bytes(export_onnx())")
+    try:
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, timeout=timeout)
+    except subprocess.CalledProcessError as err:
+        tail = err.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"building the example model failed (exit {err.returncode}):\n{tail}") from None
+
+
 def iris_rows(rows: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """`rows` iris-like measurements [rows, 4] (one decimal, like the real data) and their species:
     each species' real rows resampled with a little noise."""
+    import numpy as np
     from sklearn.datasets import load_iris
 
     iris = load_iris()
@@ -85,6 +112,9 @@ def iris_rows(rows: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 
 def write_iris_csv(path: Path, rows: int, seed: int = SEED, with_species: bool = True, block: int = 200_000) -> Path:
     """An iris-like CSV with a header (`sepal_length,...,petal_width[,species]`), written in blocks."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     path = Path(path)
     columns = [*FEATURES, "species"] if with_species else FEATURES
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
@@ -102,6 +132,8 @@ def write_iris_csv(path: Path, rows: int, seed: int = SEED, with_species: bool =
 def direct_predict_csv(model_path: Path, csv_path: Path, chunk_rows: int = 10_000) -> tuple[int, float]:
     """Score the CSV's feature columns straight through onnxruntime: (rows, seconds)."""
     import onnxruntime as ort
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
     started = time.perf_counter()
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
@@ -130,6 +162,8 @@ def direct_predict_csv(model_path: Path, csv_path: Path, chunk_rows: int = 10_00
 
 
 def _score(session: Any, input_name: str, table: pa.Table) -> int:
+    import numpy as np
+
     matrix = np.column_stack([table.column(name).to_numpy().astype(np.float32) for name in FEATURES])
     session.run(None, {input_name: matrix})
     return table.num_rows

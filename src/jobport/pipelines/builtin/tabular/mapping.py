@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from jobport.pipelines.builtin.tabular.coercion import (
     NUMPY_DTYPES,
@@ -30,7 +27,12 @@ from jobport.pipelines.builtin.tabular.errors import RecordError
 from jobport.pipelines.builtin.tabular.formats import RecordFormat
 from jobport.pipelines.builtin.tabular.paths import MISSING, SchemaPath, field_path, get_path
 
-Features = dict[str, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+# numpy is imported where features are made (in a worker, or by preflight), not with the config.
+Features = dict[str, "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class InputMapping:
             )
 
     def from_table(self, table: pa.Table, positions: Sequence[int]) -> Features:
+        import numpy as np
+
         features: Features = {}
         for source in self.sources:
             key = source.path.simple_key
@@ -125,6 +129,8 @@ class InputMapping:
         return {source.feature: self._column(source, records, positions) for source in self.sources}
 
     def _column(self, source: FeatureSource, records: Sequence[dict[str, Any]], positions: Sequence[int]) -> np.ndarray:
+        import numpy as np
+
         key, path, fans_out = source.path.simple_key, source.path, source.path.fans_out
         values = []
         for record, position in zip(records, positions, strict=False):

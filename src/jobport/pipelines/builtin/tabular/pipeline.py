@@ -7,7 +7,8 @@ format, named `data_<input stem>.<ext>` unless `output_filename` says otherwise.
 comes on `worker.model` (a reference: loaded once per warm worker).
 
 A record that cannot be read, mapped or coerced fails its input with a message naming the line
-and the column; nothing of that input's output is published.
+and the column; nothing of that input's output is published. Small inputs of many jobs (super.AI
+records) come in chunks to `process_batch`: one model call for the whole chunk.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from jobport.pipelines.builtin.tabular.config import TabularModelConfig
 from jobport.pipelines.builtin.tabular.errors import RecordError
-from jobport.pipelines.builtin.tabular.mapping import InputMapping
-from jobport.pipelines.builtin.tabular.models import ModelRunner, load_model
+from jobport.pipelines.builtin.tabular.mapping import Features, InputMapping
 from jobport.pipelines.builtin.tabular.preflight import PreflightResult, preflight
 from jobport.pipelines.builtin.tabular.readers import Chunk, InputSource
 from jobport.pipelines.builtin.tabular.results import OutputBuilder
@@ -32,6 +30,7 @@ from jobport.pipelines.sdk import (
     CreateProblem,
     FileFacts,
     FileRef,
+    InputError,
     LoadContext,
     LoadError,
     OutputSink,
@@ -40,6 +39,11 @@ from jobport.pipelines.sdk import (
     Port,
     ProcessResult,
 )
+
+if TYPE_CHECKING:  # numpy and the model runtimes are imported in a worker, when a model loads
+    import numpy as np
+
+    from jobport.pipelines.builtin.tabular.models import ModelRunner
 
 DATA_PORT = "worker.data"
 MODEL_PORT = "worker.model"
@@ -58,6 +62,36 @@ class TabularWorker:
         assert self.runner is not None, "worker used after close()"
         return _FileRun(self.runner, item, sink, config).execute()
 
+    def process_batch(self, items: Sequence[tuple[FileRef, OutputSink]], config: TabularModelConfig
+                      ) -> list[ProcessResult | InputError]:
+        """Small inputs (single records of many jobs) read one by one, scored in ONE model call, and
+        written each to its own output exactly as `process` writes it. An input that cannot be read
+        fails alone; a model error raises (the engine then runs the inputs one by one)."""
+        assert self.runner is not None, "worker used after close()"
+        started = time.perf_counter()
+        runs: list[_FileRun] = [_FileRun(self.runner, item, sink, config) for item, sink in items]
+        outcomes: list[ProcessResult | InputError | None] = [None] * len(runs)
+        read: list[tuple[int, list[tuple[Chunk, Features]]]] = []
+        for i, run in enumerate(runs):
+            try:
+                pairs = list(run.stream)
+            except InputError as err:
+                outcomes[i] = err
+                continue
+            if sum(chunk.rows for chunk, _ in pairs) == 0:
+                outcomes[i] = RecordError(f"{run.item.filename} has no records", code="empty_file")
+                continue
+            read.append((i, pairs))
+        if read:
+            scored = self.runner.predict(_concatenated([f for _, pairs in read for _, f in pairs]))
+            seconds = (time.perf_counter() - started) / len(runs)
+            offset = 0
+            for i, pairs in read:
+                rows = sum(chunk.rows for chunk, _ in pairs)
+                outcomes[i] = runs[i].publish(pairs, [column[offset:offset + rows] for column in scored], seconds)
+                offset += rows
+        return [o if o is not None else InputError("not processed", code="internal_error") for o in outcomes]
+
     def close(self) -> None:
         self.runner = None
 
@@ -68,6 +102,20 @@ class _FileRun:
         self.builder = OutputBuilder(config)
         source = InputSource(item.filename, item.opener, item.path)
         self.stream = FeatureStream(config, source, keep_inputs=self.builder.reads_input_fields())
+
+    def publish(self, pairs: list[tuple[Chunk, Features]], outputs: list[np.ndarray], seconds: float) -> ProcessResult:
+        """Write the output of a file scored elsewhere (`process_batch`), with the events `execute` has."""
+        name = self.config.output_name(self.item.stem)
+        done = 0
+        with self.sink.open_output(RESULT_PORT, name) as out:
+            writer = open_writer(self.config.record_format, out)
+            for chunk, _ in pairs:
+                self._write(writer, chunk, [column[done:done + chunk.rows] for column in outputs])
+                done += chunk.rows
+            writer.close()
+        self.sink.progress("inference", f"{done:,}/{done:,} records of {self.item.filename}", items_processed=done,
+                           items_total=done)
+        return self._finished(done, seconds, name)
 
     def execute(self) -> ProcessResult:
         started = time.perf_counter()
@@ -90,7 +138,9 @@ class _FileRun:
             if done == 0:
                 raise RecordError(f"{self.item.filename} has no records", code="empty_file")
             writer.close()
-        seconds = time.perf_counter() - started
+        return self._finished(done, time.perf_counter() - started, name)
+
+    def _finished(self, done: int, seconds: float, name: str) -> ProcessResult:
         rate = round(done / max(seconds, 1e-9), 1)
         summary = {
             "records": done,
@@ -111,6 +161,15 @@ class _FileRun:
         if inputs is None and chunk.table is not None and self.builder.reads_input_fields():
             inputs = chunk.table.to_pylist()
         writer.write_records(self.builder.as_records(inputs, outputs))
+
+
+def _concatenated(features: list[Features]) -> Features:
+    """The feature columns of many chunks as one (the same columns in each: one mapping, one config)."""
+    import numpy as np
+
+    if len(features) == 1:
+        return features[0]
+    return {name: np.concatenate([f[name] for f in features]) for name in features[0]}
 
 
 class TabularModelPipeline(PipelineBase):
@@ -152,6 +211,8 @@ class TabularModelPipeline(PipelineBase):
                     source = handle.read()
         except OSError as err:
             raise LoadError(f"model file {ref.filename} could not be read: {err}", code="invalid_model_file") from None
+        from jobport.pipelines.builtin.tabular.models import load_model  # numpy, onnxruntime or skops
+
         runner = load_model(source, ref.filename, config.features, config.outputs)
         context.emit(
             "INFO",

@@ -19,16 +19,17 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import ijson
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from jobport.pipelines.builtin.tabular.errors import RecordError
 from jobport.pipelines.builtin.tabular.formats import RecordFormat
 from jobport.pipelines.streams import RawReader
+
+if TYPE_CHECKING:  # pyarrow and ijson are imported by the readers that use them
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
 _BOM = b"\xef\xbb\xbf"
 _COUNT_BLOCK = 1 << 20
@@ -99,6 +100,9 @@ def csv_column_chunks(
     """Every column as text (an empty field is null), so nothing is type-inferred block by block
     and input values are written back exactly as they came; `names`: the file's columns;
     `include`: the columns to keep (None = all). Raises `pa.ArrowInvalid` on a malformed row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     read_options = pacsv.ReadOptions(
         block_size=max(CSV_BLOCK_BYTES, 16 * longest_line),
         column_names=None if fmt.header else names,
@@ -127,6 +131,8 @@ def csv_column_chunks(
 
 
 def _rechunk(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
+    import pyarrow as pa
+
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in reader:
@@ -198,6 +204,8 @@ def _row_record(names: list[str], row: list[str], repeated: set[str]) -> dict[st
 
 
 def json_array_chunks(source: InputSource, chunk_rows: int) -> Iterator[Chunk]:
+    import ijson
+
     with source.open() as raw:
         stream = _buffered(raw)
         first = _first_significant_byte(stream)

@@ -11,16 +11,16 @@ value without a default is written as null/empty.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from jobport.pipelines.builtin.tabular.coercion import is_missing
 from jobport.pipelines.builtin.tabular.config import MappingRule, TabularModelConfig
 from jobport.pipelines.builtin.tabular.errors import RecordError
 from jobport.pipelines.builtin.tabular.paths import MISSING, get_path, set_path
+
+if TYPE_CHECKING:  # pyarrow is imported where output tables are built (a worker), not with the config
+    import numpy as np
+    import pyarrow as pa
 
 
 class OutputBuilder:
@@ -37,6 +37,8 @@ class OutputBuilder:
         return self.include_inputs and any(r.source_path.segments[0].key not in self.output_names for r in self.rules)
 
     def as_table(self, inputs: pa.Table | None, outputs: Sequence[np.ndarray]) -> pa.Table:
+        import pyarrow as pa
+
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         if self.include_inputs and inputs is not None:
             columns = {name: inputs.column(name) for name in inputs.column_names}
@@ -94,12 +96,17 @@ def _with_default(value: Any, rule: MappingRule) -> Any:
 
 
 def _arrow(values: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
     if values.dtype == object:
         return pa.array(values, type=pa.string())
     return pa.array(values)
 
 
 def _fill_missing(column: pa.ChunkedArray | pa.Array, default: Any) -> pa.ChunkedArray | pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pa.types.is_string(column.type):
         column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
     if not column.null_count:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import pyarrow as pa
-
 from jobport.pipelines.builtin.tabular.config import TabularModelConfig
 from jobport.pipelines.builtin.tabular.errors import RecordError
 from jobport.pipelines.builtin.tabular.mapping import Features, InputMapping
@@ -61,6 +59,8 @@ class FeatureStream:
         return max(0, lines - 1) if self.format.kind == "csv" and self.format.header else lines
 
     def _csv(self) -> Iterator[tuple[Chunk, Features]]:
+        import pyarrow as pa
+
         head = read_csv_head(self.source)
         names = head.first_row if self.format.header else self.config.csv_column_names
         if not self.format.header and len(head.first_row) != len(names):

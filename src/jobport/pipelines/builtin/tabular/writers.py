@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
+from jobport.pipelines.builtin.tabular.coercion import is_numpy_bool
 from jobport.pipelines.builtin.tabular.errors import RecordError
 from jobport.pipelines.builtin.tabular.formats import RecordFormat
+
+if TYPE_CHECKING:  # numpy and pyarrow are imported by the writers that use them (a worker's)
+    import pyarrow as pa
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _NEEDS_QUOTES = (b'"', b",", b"\n", b"\r")
@@ -56,6 +57,9 @@ class CsvWriter(RecordWriter):
         self.out.write(text.getvalue().encode("utf-8"))
 
     def write_table(self, table: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         if self.header is None:
             self._write_header(table.column_names)
         quoting = "needed" if _any_text_needs_quotes(table) else "none"
@@ -148,12 +152,14 @@ def _flatten_into(flat: dict[str, Any], path: str, value: Any) -> None:
 def _csv_text(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool) or is_numpy_bool(value):
         return "true" if value else "false"
     return value
 
 
 def _any_text_needs_quotes(table: pa.Table) -> bool:
+    import pyarrow as pa
+
     for column in table.columns:
         if pa.types.is_string(column.type):
             for chunk in column.chunks:
@@ -166,6 +172,8 @@ def _any_text_needs_quotes(table: pa.Table) -> bool:
 def _text_bytes(array: pa.StringArray) -> bytes:
     """The UTF-8 bytes of all the strings of `array`: its slice of the data buffer (a plain byte
     search there is several times faster than a regex kernel over every string)."""
+    import numpy as np
+
     _, offsets, data = array.buffers()
     if data is None or len(array) == 0:
         return b""
