@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,13 @@ def thread_pools() -> str:
     from threadpoolctl import threadpool_info
 
     return ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a baseline's worker; kill it if it has not exited within a minute."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

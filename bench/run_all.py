@@ -7,7 +7,11 @@ limited to 1 thread); (b) `bench_latency`: create -> RUNNING / COMPLETED latency
 a tiny job on an idle warm server; (c) `bench_llm`: activity-detection tokens/s end to end vs
 llama-cpp-python in-process, and first-record latency on a warm worker; (d) `bench_gravity`: 1M-row
 CSV through the Gravity surface vs onnxruntime direct, with peak RSS; (e) `bench_superai`: 10,000
-single-record super.AI jobs in one request vs Celery + Redis. Raw numbers are also written to `bench/out/results.json`.
+single-record super.AI jobs in one request vs Celery + Redis and Dramatiq + Redis; (e2) `bench_create`:
+10,000 super.AI jobs created by 10,000 requests from 8 clients vs Celery `apply_async` from 8 threads;
+(g) `bench_memory`: RSS of an idle server with 2 workers, and its growth while a 1 GB CSV runs through
+the Gravity surface. Raw numbers are also written to `bench/out/results.json`, and `plots.py` draws
+PNG plots from them into `bench/`.
 About 3 minutes on an idle 2-core machine with the defaults (5 repetitions, 2 x 50 latency
 jobs); `--heavy` adds the step-4 config (~12 more minutes at 5 repetitions; `--reps 3` for less).
 """
@@ -23,11 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_create  # noqa: E402
 import bench_gravity  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_llm  # noqa: E402
 import bench_machine_state  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_superai  # noqa: E402
+import plots  # noqa: E402
 from common import OUT_DIR, machine  # noqa: E402
 
 
@@ -76,6 +83,10 @@ def main() -> None:
     parser.add_argument("--llm-reps", type=int, default=2, help="activity-detection repetitions per side (0 = skip)")
     parser.add_argument("--gravity-reps", type=int, default=2, help="Gravity 1M-row repetitions (0 = skip)")
     parser.add_argument("--superai-jobs", type=int, default=10_000, help="super.AI jobs in one request (0 = skip)")
+    parser.add_argument("--create-jobs", type=int, default=10_000,
+                        help="super.AI jobs created one per request from 8 clients (0 = skip)")
+    parser.add_argument("--memory-mb", type=int, default=bench_memory.MB_DEFAULT,
+                        help="size of the memory benchmark's CSV in MB (0 = skip)")
     args = parser.parse_args()
     started = time.monotonic()
     print(f"# jobport benchmarks\n\nMachine: {machine()}\n")
@@ -101,7 +112,7 @@ def main() -> None:
         print("\n## (c) activity-detection: tokens/s end to end vs direct llama-cpp-python", flush=True)
         llm = bench_llm.run(args.llm_reps)
         print("\n" + bench_llm.table(llm))
-    gravity = superai = None
+    gravity = superai = create = None
     if args.gravity_reps:
         print("\n## (d) Gravity: 1M-row CSV through the example app vs onnxruntime direct", flush=True)
         gravity = bench_gravity.run(args.gravity_reps)
@@ -110,11 +121,23 @@ def main() -> None:
         print("\n## (e) super.AI: single-record jobs in one request vs Celery + Redis", flush=True)
         superai = bench_superai.run(args.superai_jobs)
         print("\n" + bench_superai.table(superai))
+    if args.create_jobs:
+        print("\n## (e2) super.AI: jobs created one per request from 8 clients vs Celery apply_async", flush=True)
+        create = bench_create.run(args.create_jobs)
+        print("\n" + bench_create.table(create))
+    memory = None
+    if args.memory_mb:
+        print(f"\n## (g) memory: idle server + {bench_memory.WORKERS} workers, then a {args.memory_mb:,} MB CSV",
+              flush=True)
+        memory = bench_memory.run(args.memory_mb)
+        print("\n" + bench_memory.table(memory))
     print(f"\nTotal benchmark time: {time.monotonic() - started:.0f} s")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(json.dumps(
+    results = json.loads(json.dumps(
         {"machine": machine(), "throughput": throughput, "latency": latency, "llm": llm,
-         "gravity": gravity, "superai": superai}, indent=2, default=str))
+         "gravity": gravity, "superai": superai, "create": create, "memory": memory}, default=str))
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2))
+    plots.write_all(results)
 
 
 if __name__ == "__main__":

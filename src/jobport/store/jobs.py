@@ -255,14 +255,15 @@ def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
 
 
 def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many events in one bulk INSERT (after what the session holds, so they keep their order).
+    """Many events in one bulk INSERT (after what the session holds, so they keep their order). The
+    statements here are Core inserts of the tables (no ORM bulk bookkeeping per row).
     Each row: job_id, level, event_type, message, and optionally payload, input_id, index."""
     if not rows:
         return
     session.flush()
     now = utcnow()
-    session.execute(insert(JobEvent), [{"input_id": None, "payload": None, "index": None, "created_at": now, **row}
-                                       for row in rows])
+    blank = {"input_id": None, "payload": None, "index": None, "created_at": now}
+    session.execute(insert(JobEvent.__table__), [{**blank, **row} for row in rows])
 
 
 def add_progress(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -270,7 +271,7 @@ def add_progress(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         session.flush()
         now = utcnow()
-        session.execute(insert(JobProgress), [{"payload": None, "index": None, "created_at": now, **row}
+        session.execute(insert(JobProgress.__table__), [{"payload": None, "index": None, "created_at": now, **row}
                                               for row in rows])
 
 
@@ -278,7 +279,7 @@ def add_outputs(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Outputs of fresh attempts (earlier attempts' rows were deleted at lease) in one bulk INSERT."""
     if rows:
         session.flush()
-        session.execute(insert(JobOutput), list(rows))
+        session.execute(insert(JobOutput.__table__), list(rows))
 
 
 def fail_inputs(session: Session, errors: Mapping[str, str]) -> set[str]:
