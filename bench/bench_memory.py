@@ -181,7 +181,9 @@ def _describe(name: str, snap: dict[str, Any]) -> str:
 def run(mb: int = MB_DEFAULT, workers: int = WORKERS, log=print) -> dict[str, Any]:
     path, warmup = dataset(mb), warmup_csv()
     size_mb = path.stat().st_size / 1e6
-    with EmbeddedServer(workers=workers) as server:
+    # the default upload limit is 512 MiB: room for the file (Gravity posts it in one request)
+    limit = {"JOBPORT_MAX_UPLOAD_BYTES": str(max(path.stat().st_size * 2, 512 << 20))}
+    with EmbeddedServer(workers=workers, env=limit) as server:
         key = (server.home / "example-app.key").read_text().strip()
         idle = wait_steady(server, workers)
         log(f"server {server.url} (workers={workers}); load average {loadavg()}")
