@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from common import OUT_DIR, dataset, epoch, job_body, loadavg, machine, pipeline_config
+from common import OUT_DIR, dataset, epoch, fresh_pg_database, job_body, loadavg, machine, pipeline_config
 from jobport.sdk.client import JobportClient
 from jobport.testing.embedded import EmbeddedServer
 from jobport.testing.raycluster import HEAD_IP, LocalRayCluster
@@ -38,7 +35,6 @@ from jobport.testing.s3server import S3Server
 
 TIMEOUT = 900.0
 RECORD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-PG_URL = os.environ.get("JOBPORT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def machine_state(server: EmbeddedServer, log=print) -> dict[str, float]:
@@ -103,23 +99,9 @@ def executors(ray: LocalRayCluster, s3: S3Server, n: int, log=print) -> dict[str
     return results
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"jobport_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def create_throughput(replicas: int, creates: int, home: Path, log=print) -> float:
     key = "bench-admin-key"
-    with fresh_database() as url:
+    with fresh_pg_database() as url:
         env = {"JOBPORT_DATABASE_URL": url, "JOBPORT_SECRET_KEY": "b" * 40, "JOBPORT_WORKERS": "1"}
         servers = [EmbeddedServer(home=home / f"s{replicas}", key=key, env=env, role="scheduler")]
         servers += [EmbeddedServer(home=home / f"a{replicas}-{i}", key=key, env=env, role="api")

@@ -9,11 +9,14 @@ llama-cpp-python in-process, and first-record latency on a warm worker; (d) `ben
 CSV through the Gravity surface vs onnxruntime direct, with peak RSS; (e) `bench_superai`: 10,000
 single-record super.AI jobs in one request vs Celery + Redis and Dramatiq + Redis; (e2) `bench_create`:
 10,000 super.AI jobs created by 10,000 requests from 8 clients vs Celery `apply_async` from 8 threads;
-(g) `bench_memory`: RSS of an idle server with 2 workers, and its growth while a 1 GB CSV runs through
-the Gravity surface. Raw numbers are also written to `bench/out/results.json`, and `plots.py` draws
-PNG plots from them into `bench/`.
+(f) `bench_storage`: database bytes per stored super.AI job and GET-one / list latency at 1,000,000
+stored jobs, on SQLite and PostgreSQL; (g) `bench_memory`: RSS of an idle server with 2 workers, and
+its growth while a 1 GB CSV runs through the Gravity surface. Raw numbers are also written to
+`bench/out/results.json`, and `plots.py` draws PNG plots from them into `bench/`.
 About 3 minutes on an idle 2-core machine with the defaults (5 repetitions, 2 x 50 latency
-jobs); `--heavy` adds the step-4 config (~12 more minutes at 5 repetitions; `--reps 3` for less).
+jobs) without (f); `--heavy` adds the step-4 config (~12 more minutes at 5 repetitions; `--reps 3`
+for less). (f) at its default 1,000,000 jobs fills both databases (minutes each; `--storage-jobs 0`
+skips it, `--storage-jobs 20000` is a smoke run).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import bench_latency  # noqa: E402
 import bench_llm  # noqa: E402
 import bench_machine_state  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_storage  # noqa: E402
 import bench_superai  # noqa: E402
 import plots  # noqa: E402
 from common import OUT_DIR, machine  # noqa: E402
@@ -85,6 +89,8 @@ def main() -> None:
     parser.add_argument("--superai-jobs", type=int, default=10_000, help="super.AI jobs in one request (0 = skip)")
     parser.add_argument("--create-jobs", type=int, default=10_000,
                         help="super.AI jobs created one per request from 8 clients (0 = skip)")
+    parser.add_argument("--storage-jobs", type=int, default=bench_storage.N_JOBS,
+                        help="stored jobs of the storage and list-latency benchmark, SQLite and PostgreSQL (0 = skip)")
     parser.add_argument("--memory-mb", type=int, default=bench_memory.MB_DEFAULT,
                         help="size of the memory benchmark's CSV in MB (0 = skip)")
     args = parser.parse_args()
@@ -125,6 +131,11 @@ def main() -> None:
         print("\n## (e2) super.AI: jobs created one per request from 8 clients vs Celery apply_async", flush=True)
         create = bench_create.run(args.create_jobs)
         print("\n" + bench_create.table(create))
+    storage = None
+    if args.storage_jobs:
+        print(f"\n## (f) storage and list latency at {args.storage_jobs:,} stored jobs", flush=True)
+        storage = bench_storage.run(args.storage_jobs)
+        print("\n" + bench_storage.table(storage))
     memory = None
     if args.memory_mb:
         print(f"\n## (g) memory: idle server + {bench_memory.WORKERS} workers, then a {args.memory_mb:,} MB CSV",
@@ -135,7 +146,8 @@ def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     results = json.loads(json.dumps(
         {"machine": machine(), "throughput": throughput, "latency": latency, "llm": llm,
-         "gravity": gravity, "superai": superai, "create": create, "memory": memory}, default=str))
+         "gravity": gravity, "superai": superai, "create": create, "storage": storage, "memory": memory},
+        default=str))
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2))
     plots.write_all(results)
 

@@ -102,6 +102,19 @@ class LimitSettings(BaseSettings):
     page_default: int = Field(20, ge=1, description="Default `limit` of offset-paged lists.")
     page_max: int = Field(1000, ge=1, description="Largest `limit` of paged lists (400 above).")
     files_page_default: int = Field(100, ge=1, description="Default `limit` of GET /files/metadata.")
+    list_count_max: int = Field(
+        10_000, ge=1, description="The total of a job's inputs, outputs, events or progress entries, of callbacks and "
+                                  "of usage entries is counted up to this many rows; above, the list reports at least "
+                                  "this many, and always more than the rows up to the end of the page while more "
+                                  "follow.")
+    search_count_max: int = Field(
+        1_000, ge=1, description="The same for job lists with a filter the job counters cannot answer (Archetype `q`, "
+                                 "super.AI date ranges, `tags`, `correct`, `statusIn=REVIEWED`): each row counted is "
+                                 "read to test the filter.")
+    count_fold_rows: int = Field(
+        100, ge=0, description="PostgreSQL: the job counters' triggers append one row per write statement; a list "
+                               "that read more than this many such rows of an org (or of its batches) folds them "
+                               "into one row per key.")
     max_inputs_per_job: int = Field(10_000, ge=1, description="Most input items one job may name.")
     max_parallelism: int = Field(64, ge=1, description="Largest `parameters.worker.parallelism` accepted.")
 

@@ -24,6 +24,7 @@ from jobport.callbacks.tables import CallbackAttempt, CallbackDelivery, WebhookS
 from jobport.domain.errors import Conflict, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.times import iso_utc
+from jobport.store import listing
 from jobport.store.db import as_utc, utcnow
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -215,17 +216,15 @@ def signing_secrets(session: Session, org_ids: Sequence[str], now: datetime) -> 
 # ---- reading and replaying (the native API) -----------------------------------------------------
 
 def list_deliveries(session: Session, org_id: str, *, job_id: str | None, status: str | None, offset: int,
-                    limit: int) -> tuple[list[CallbackDelivery], int]:
-    """The org's deliveries, newest first."""
+                    limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[CallbackDelivery], int]:
+    """The org's deliveries, newest first, with a bounded total (`store.listing`)."""
     query = select(CallbackDelivery).where(CallbackDelivery.org_id == org_id)
     if job_id:
         query = query.where(CallbackDelivery.job_id == job_id)
     if status:
         query = query.where(CallbackDelivery.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(CallbackDelivery.created_at.desc(), CallbackDelivery.id.desc())
-                           .offset(offset).limit(limit))
-    return list(rows), int(total)
+    return listing.paged(session, query, [CallbackDelivery.created_at.desc(), CallbackDelivery.id.desc()], offset,
+                         limit, count_max)
 
 
 def get_delivery(session: Session, org_id: str, delivery_id: str) -> CallbackDelivery:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
@@ -25,13 +25,16 @@ from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
 from jobport.services.context import AppContext
 from jobport.services.jobs import control
+from jobport.services.paging import fold_counts
 from jobport.store import apps as app_store
+from jobport.store import counts as counter_store
 from jobport.store import jobs as job_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, Batch, Job, JobInput, JobOutput, Operation
 
 SORT_COLUMNS = {"id": Job.seq, "created": Job.created_at, "createdAt": Job.created_at, "completed": Job.completed_at,
                 "completedAt": Job.completed_at, "status": Job.status, "uuid": Job.uuid}
+UNIQUE_SORTS = {"id", "uuid"}  # no tie-break needed; the others end with `seq`, in the same direction
 CANCELLABLE = {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.RUNNING, JobStatus.PREEMPTED, JobStatus.SUSPENDED}
 RESTARTABLE = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 
@@ -75,48 +78,61 @@ def queue_parked(ctx: AppContext, org_id: str, app_ref: str, job_refs: Collectio
 def find_job(ctx: AppContext, org_id: str, ref: str, surface: str) -> Job:
     """A job of `surface` by numeric id or uuid."""
     with ctx.sessions() as session:
-        key = Job.seq == int(ref) if ref.isdigit() else Job.uuid == ref
-        job = session.scalar(select(Job).where(Job.org_id == org_id, key, Job.surface == surface))
-    if job is None:
+        job = (job_store.get_by_seq(session, org_id, int(ref)) if ref.isdigit()
+               else job_store.get_by_uuid(session, org_id, ref))
+    if job is None or job.surface != surface:
         raise NotFound(f"job {ref} not found")
     return job
 
 
-def _filtered(org_id: str, app_id: str, surface: str, f: JobFilter) -> Select[Job]:
-    query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == surface)
+def _statuses(f: JobFilter) -> tuple[set[str] | None, bool]:
+    """The internal statuses `statusIn` names (None: all) and whether it asks for REVIEWED only."""
+    if not f.status_in:
+        return None, False
+    internal: set[str] = set()
+    reviewed_only = False
+    for word in f.status_in:
+        try:
+            internal |= {s.value for s in from_superai_status(word)}
+        except ValueError:
+            raise Invalid(f"statusIn: unknown status {word!r}", field="statusIn",
+                          suggestion="Use PENDING, SCHEDULED, IN_PROGRESS, SUSPENDED, COMPLETED, REVIEWED, FAILED, "
+                                     "CANCELED or EXPIRED.") from None
+        reviewed_only |= word.strip().upper() == "REVIEWED" and len(f.status_in) == 1
+    return internal, reviewed_only
+
+
+def _conditions(session: Session, f: JobFilter) -> tuple[set[str] | None, list[ColumnElement[bool]], bool]:
+    """(internal statuses or None, the other filters as conditions, whether they pick a few rows:
+    one batch or one job)."""
+    statuses, reviewed_only = _statuses(f)
+    where: list[ColumnElement[bool]] = []
     if f.created_start:
-        query = query.where(Job.created_at >= f.created_start)
+        where.append(Job.created_at >= f.created_start)
     if f.created_end:
-        query = query.where(Job.created_at <= f.created_end)
+        where.append(Job.created_at <= f.created_end)
     if f.completed_start:
-        query = query.where(Job.completed_at >= f.completed_start)
+        where.append(Job.completed_at >= f.completed_start)
     if f.completed_end:
-        query = query.where(Job.completed_at <= f.completed_end)
-    if f.status_in:
-        internal, reviewed_only = set(), False
-        for word in f.status_in:
-            try:
-                internal |= {s.value for s in from_superai_status(word)}
-            except ValueError:
-                raise Invalid(f"statusIn: unknown status {word!r}", field="statusIn",
-                              suggestion="Use PENDING, SCHEDULED, IN_PROGRESS, SUSPENDED, COMPLETED, REVIEWED, FAILED, "
-                                         "CANCELED or EXPIRED.") from None
-            reviewed_only |= word.strip().upper() == "REVIEWED" and len(f.status_in) == 1
-        query = query.where(Job.status.in_(internal))
-        if reviewed_only:
-            query = query.where(Job.reviewed_at.is_not(None))
+        where.append(Job.completed_at <= f.completed_end)
+    if reviewed_only:
+        where.append(Job.reviewed_at.is_not(None))
     if f.correct is not None:
-        query = query.where(Job.correct.is_(f.correct))
+        where.append(Job.correct.is_(f.correct))
+    if f.tags:
+        where.append(job_store.tags_match(session, f.tags))
     if f.batch_id:
-        query = query.where(Job.batch_id == f.batch_id)
+        where.append(Job.batch_id == f.batch_id)
     if f.id_search:
         ref = f.id_search.strip()
-        query = query.where(Job.seq == int(ref)) if ref.isdigit() else query.where(Job.uuid == ref)
-    return query
+        where.append(Job.seq == int(ref) if ref.isdigit() else Job.uuid == ref)
+    return statuses, where, bool(f.batch_id or f.id_search)
 
 
-def _tag_match(job: Job, tags: tuple[str, ...]) -> bool:
-    return not tags or bool(set(tags) & set(job.tags or []))
+def _filtered(session: Session, org_id: str, app_id: str, surface: str, f: JobFilter) -> Select[Job]:
+    statuses, where, _ = _conditions(session, f)
+    query = select(Job).where(Job.org_id == org_id, Job.app_id == app_id, Job.surface == surface, *where)
+    return query.where(Job.status.in_(statuses)) if statuses is not None else query
 
 
 def _input_lines(session: Session, job_ids: list[str]) -> dict[str, str | None]:
@@ -132,24 +148,30 @@ def input_line(ctx: AppContext, job: Job) -> str | None:
 
 
 def list_jobs(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFilter, page: int, size: int,
-              sort_by: str, order_by: str) -> tuple[list[Job], dict[str, str | None], int]:
+              sort_by: str, order_by: str, after_seq: int | None = None
+              ) -> tuple[list[Job], dict[str, str | None], int]:
+    """One page of the app's jobs with their input lines, and the list's total (from the job
+    counters, or a bounded count with filters they cannot answer: see `store.listing`).
+    `after_seq` (internal, with `sortBy=id` ascending): the jobs after that one, from the first,
+    without a total (-1)."""
     column = SORT_COLUMNS.get(sort_by)
     if column is None:
         raise Invalid(f"sortBy: unknown field {sort_by!r}", field="sortBy",
                       suggestion=f"Use one of {', '.join(SORT_COLUMNS)}.")
     if order_by.lower() not in ("asc", "desc"):
         raise Invalid(f"orderBy: {order_by!r} is neither asc nor desc", field="orderBy")
-    order = column.asc() if order_by.lower() == "asc" else column.desc()
-    query = _filtered(org_id, app_id, surface, f)
+    order = (column,) if sort_by in UNIQUE_SORTS else (column, Job.seq)
     with ctx.sessions() as session:
-        if f.tags:  # tags live in a JSON list: filter in Python over the other filters' result
-            rows = [j for j in session.scalars(query.order_by(order, Job.seq)) if _tag_match(j, f.tags)]
-            total, jobs = len(rows), rows[page * size:(page + 1) * size]
-        else:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            jobs = list(session.scalars(query.order_by(order, Job.seq).offset(page * size).limit(size)))
-        lines = _input_lines(session, [j.id for j in jobs])
-    return jobs, lines, total
+        statuses, where, narrow = _conditions(session, f)
+        if after_seq is not None:
+            where.append(Job.seq > after_seq)
+        listed = job_store.list_app_jobs(
+            session, org_id, app_id, surface, statuses=statuses, conditions=where, narrow=narrow, order=order,
+            descending=order_by.lower() == "desc", offset=page * size, limit=size,
+            count_max=ctx.settings.limits.search_count_max, count=after_seq is None)
+        lines = _input_lines(session, [j.id for j in listed.rows])
+    fold_counts(ctx, listed.unfolded, org_id=org_id)
+    return listed.rows, lines, listed.total
 
 
 def job_response(ctx: AppContext, job: Job) -> Any:
@@ -234,7 +256,7 @@ def change_tags(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobF
         raise Invalid("name the jobs: give idSearch, batchId or createdStartDate", field="idSearch")
     changed = 0
     with transaction(ctx.sessions) as session:
-        for job in session.scalars(_filtered(org_id, app_id, surface, f)):
+        for job in session.scalars(_filtered(session, org_id, app_id, surface, f)):
             current = list(job.tags or [])
             new = current + [t for t in tags if t not in current] if add else [t for t in current if t not in tags]
             if new != current:
@@ -249,7 +271,8 @@ def batches(ctx: AppContext, org_id: str, app_id: str, unprocessed_only: bool) -
     with ctx.sessions() as session:
         rows = list(session.scalars(select(Batch).where(Batch.org_id == org_id, Batch.app_id == app_id)
                                     .order_by(Batch.created_at.desc())))
-        counts = _ended_counts(session, [b.id for b in rows])
+        counts, unfolded = _ended_counts(session, [b.id for b in rows])
+    fold_counts(ctx, unfolded, batch_ids=[b.id for b in rows])
     out = [(b, counts.get(b.id, {})) for b in rows]
     if unprocessed_only:
         out = [(b, c) for b, c in out if sum(c.values()) < b.job_count]
@@ -273,20 +296,13 @@ def batch(ctx: AppContext, org_id: str, app_id: str, batch_id: str) -> tuple[Bat
             raise NotFound(f"batch {batch_id} not found", field="batch_id")
         jobs = [BatchJob(*row) for row in session.execute(
             select(Job.seq, Job.uuid, Job.status, Job.reviewed_at).where(Job.batch_id == batch_id).order_by(Job.seq))]
-        counts = _ended_counts(session, [batch_id]).get(batch_id, {})
+        counts = _ended_counts(session, [batch_id])[0].get(batch_id, {})
     return row, jobs, counts
 
 
-def _ended_counts(session: Session, batch_ids: list[str]) -> dict[str, dict[str, int]]:
-    if not batch_ids:
-        return {}
-    ended = [s.value for s in TERMINAL]
-    out: dict[str, dict[str, int]] = {}
-    for batch_id, status, count in session.execute(
-            select(Job.batch_id, Job.status, func.count()).where(Job.batch_id.in_(batch_ids), Job.status.in_(ended))
-            .group_by(Job.batch_id, Job.status)):
-        out.setdefault(str(batch_id), {})[status] = count  # batch_id is in batch_ids: never None
-    return out
+def _ended_counts(session: Session, batch_ids: list[str]) -> tuple[dict[str, dict[str, int]], int]:
+    """{batch: {terminal status: jobs}} from the batch counters, and the extra counter rows read."""
+    return counter_store.batch_status_counts(session, batch_ids, [s.value for s in TERMINAL])
 
 
 def export_responses(ctx: AppContext, org_id: str, app_id: str, surface: str, f: JobFilter,
@@ -308,9 +324,9 @@ def export_responses(ctx: AppContext, org_id: str, app_id: str, surface: str, f:
         with ctx.blobs.writer(key) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive, \
                 archive.open("jobs.json", "w", force_zip64=True) as out:
             out.write(b"[")
-            page = 0
+            after: int | None = None  # keyset: each page starts after the last job of the one before
             while True:
-                jobs, lines, _ = list_jobs(ctx, org_id, app_id, surface, f, page, 500, "id", "asc")
+                jobs, lines, _ = list_jobs(ctx, org_id, app_id, surface, f, 0, 500, "id", "asc", after_seq=after)
                 for job in jobs:
                     body = job_public(job, lines.get(job.id))
                     body["response"] = job_response(ctx, job)
@@ -318,7 +334,7 @@ def export_responses(ctx: AppContext, org_id: str, app_id: str, surface: str, f:
                     count += 1
                 if len(jobs) < 500:
                     break
-                page += 1
+                after = jobs[-1].seq
             out.write(b"]")
         status, error = "COMPLETED", None
     except Exception as err:  # recorded on the operation for the client to see

@@ -47,7 +47,8 @@ def list_deliveries(ctx: AppContext, org_id: str, *, job_id: str | None, status:
                       code="invalid_parameter", suggestion="Use status=pending, delivered or failed.")
     with ctx.sessions() as session:
         rows, total = outbox.list_deliveries(session, org_id, job_id=job_id, status=status.lower() if status else None,
-                                             offset=offset, limit=limit)
+                                             offset=offset, limit=limit,
+                                             count_max=ctx.settings.limits.list_count_max)
     return Page(rows, total)
 
 

@@ -46,7 +46,8 @@ def report(ctx: AppContext, org_id: str, since: datetime | None, until: datetime
     of the ledger's entries (newest first), with the org's budget."""
     with ctx.sessions() as session:
         totals = app_store.usage_totals(session, org_id, since, until)
-        entries, total = app_store.usage_entries(session, org_id, since, until, offset, limit)
+        entries, total = app_store.usage_entries(session, org_id, since, until, offset, limit,
+                                                 ctx.settings.limits.list_count_max)
         names = {a.id: a.name for a in app_store.list_apps(session, org_id, 0, 10_000)[0]}
         budget = _org(session, org_id).budget_units
     by_app = [{"app_id": app_id, "app_name": names.get(app_id), "surface": surface, "jobs": jobs,

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jobport.store import listing
 from jobport.store.tables import App, AppVersion, UsageEntry
 
 
@@ -24,7 +25,7 @@ def get_any(session: Session, app_id: str) -> App | None:
 def list_apps(session: Session, org_id: str, offset: int, limit: int) -> tuple[list[App], int]:
     query = select(App).where(App.org_id == org_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(App.created_at.desc(), App.id).offset(offset).limit(limit)).all()
+    rows = session.scalars(query.order_by(App.created_at.desc(), App.id.desc()).offset(offset).limit(limit)).all()
     return list(rows), total
 
 
@@ -76,12 +77,12 @@ def usage_totals(session: Session, org_id: str, since: datetime | None, until: d
 
 
 def usage_entries(session: Session, org_id: str, since: datetime | None, until: datetime | None,
-                  offset: int, limit: int) -> tuple[list[UsageEntry], int]:
+                  offset: int, limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[UsageEntry], int]:
+    """Newest first (ix_usage_org_created), with a bounded total (`store.listing`)."""
     query = select(UsageEntry).where(UsageEntry.org_id == org_id)
     if since is not None:
         query = query.where(UsageEntry.created_at >= since)
     if until is not None:
         query = query.where(UsageEntry.created_at < until)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(UsageEntry.id.desc()).offset(offset).limit(limit)).all()
-    return list(rows), total
+    return listing.paged(session, query, [UsageEntry.created_at.desc(), UsageEntry.id.desc()], offset, limit,
+                         count_max)

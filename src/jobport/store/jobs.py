@@ -3,21 +3,29 @@ moves are decided by `services.transitions`, which calls `update_status` here.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, cast, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from jobport.domain.statuses import QUEUED, InputStatus, JobStatus
+from jobport.store import counts, listing
 from jobport.store.db import utcnow
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
 
+def _owned(job: Job | None, org_id: str) -> Job | None:
+    return job if job is not None and job.org_id == org_id else None
+
+
+# Lookups by a unique key only (its own index), the org checked on the row: with more conditions
+# PostgreSQL may walk a list index that starts with org_id instead, when its statistics are stale.
 def get(session: Session, org_id: str, job_id: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.id == job_id, Job.org_id == org_id))
+    return _owned(session.scalar(select(Job).where(Job.id == job_id)), org_id)
 
 
 def get_any(session: Session, job_id: str) -> Job | None:
@@ -29,14 +37,54 @@ def get_by_idempotency_key(session: Session, org_id: str, key: str) -> Job | Non
 
 
 def get_by_uuid(session: Session, org_id: str, job_uuid: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.org_id == org_id, Job.uuid == job_uuid))
+    return _owned(session.scalar(select(Job).where(Job.uuid == job_uuid)), org_id)
+
+
+def get_by_seq(session: Session, org_id: str, seq: int) -> Job | None:
+    return _owned(session.get(Job, seq), org_id) if 0 < seq < 2**63 else None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One page of a job list and its total; `unfolded`: counter rows read beyond one per key
+    (PostgreSQL appends them; the caller folds them when there are many, `counts.fold`)."""
+
+    rows: list[Job]
+    total: int
+    unfolded: int = 0
+
+
+NEWEST_FIRST = (Job.created_at, Job.seq)
+
+
+def _eq(column: Any, value: str) -> ColumnElement[bool]:
+    """`column` is `value`; the counters' `NONE` means no value (NULL)."""
+    return column.is_(None) if value == counts.NONE else column == value
+
+
+def _page(session: Session, where: Sequence[ColumnElement[bool]], arms: Sequence[Sequence[ColumnElement[bool]]],
+          order: Sequence[Any], descending: bool, offset: int, limit: int) -> tuple[list[Job], bool]:
+    """A page of jobs (`listing.merged_keys`, then the rows by primary key) and whether more follow."""
+    seqs = listing.merged_keys(session, Job.seq, where, arms, order, descending, offset, limit + 1)
+    found = {job.seq: job for job in session.scalars(select(Job).where(Job.seq.in_(seqs[:limit])))} if seqs else {}
+    return [found[seq] for seq in seqs[:limit] if seq in found], len(seqs) > limit
+
+
+def _total(session: Session, where: Sequence[ColumnElement[bool]], arms: Sequence[Sequence[ColumnElement[bool]]],
+           order: Sequence[Any], descending: bool, count_max: int, offset: int, rows: list[Job], more: bool) -> int:
+    """The bounded total of the page's list (exact when the page reaches the end)."""
+    if not more and (rows or offset == 0):
+        return offset + len(rows)
+    counted = listing.count_merged(session, Job.seq, where, arms, order, descending, count_max)
+    return listing.bounded_total(counted, count_max, offset, len(rows), more)
 
 
 def latest_of_surface(session: Session, org_id: str, surface: str, app_id: str | None, limit: int) -> list[Job]:
-    query = select(Job).where(Job.org_id == org_id, Job.surface == surface)
-    if app_id is not None:
-        query = query.where(Job.app_id == app_id)
-    return list(session.scalars(query.order_by(Job.created_at.desc(), Job.seq.desc()).limit(limit)))
+    """Newest first: the jobs of a surface of one app, or of every app of the org (jobs of a surface
+    belong to an app): one range per (app, status) present (ix_jobs_app_status_created)."""
+    present = counts.counted(session, org_id, surface=surface, app_id=app_id)
+    arms = [[_eq(Job.app_id, app), Job.status == status] for app, status in present.combos("app_id", "status")]
+    return _page(session, [Job.org_id == org_id, Job.surface == surface], arms, NEWEST_FIRST, True, 0, limit)[0]
 
 
 def add_event(
@@ -122,6 +170,19 @@ def input_counts(session: Session, job_ids: Sequence[str], port_name: str | None
     return counts
 
 
+def text_match(text: str) -> ColumnElement[bool]:
+    like = f"%{text.lower()}%"
+    return or_(func.lower(Job.name).like(like), func.lower(Job.pipeline_key).like(like), Job.id == text)
+
+
+def tags_match(session: Session, tags: Collection[str]) -> ColumnElement[bool]:
+    """The job has any of `tags` (a JSON list column)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Job.tags, postgresql.JSONB).has_any(postgresql.array(list(tags)))
+    each = func.json_each(Job.tags).table_valued("value")
+    return exists().where(each.c.value.in_(list(tags)))
+
+
 def list_jobs(
     session: Session,
     org_id: str,
@@ -131,49 +192,84 @@ def list_jobs(
     text: str | None,
     offset: int,
     limit: int,
-) -> tuple[list[Job], int]:
-    query = select(Job).where(Job.org_id == org_id)
-    if pipeline_type:
-        query = query.where(Job.pipeline_type == pipeline_type)
-    if statuses:
-        query = query.where(Job.status.in_(statuses))
+    count_max: int,
+) -> Listed:
+    """The org's jobs, newest first. The total comes from the counters, and the rows from one index
+    range per (pipeline type, status) present (ix_jobs_org_type_status), merged. `text` is a
+    condition on the rows of those ranges, and its total a bounded count (`listing`)."""
+    present = counts.counted(session, org_id, pipeline_type=pipeline_type, statuses=statuses or None)
+    arms = [[Job.pipeline_type == t, Job.status == s] for t, s in present.combos("pipeline_type", "status")]
+    where = [Job.org_id == org_id] + ([text_match(text)] if text else [])
     if text:
-        like = f"%{text.lower()}%"
-        query = query.where(
-            or_(func.lower(Job.name).like(like), func.lower(Job.pipeline_key).like(like), Job.id == text)
-        )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.order_by(Job.created_at.desc(), Job.seq.desc()).offset(offset).limit(limit)))
-    return rows, int(total)
+        listing.walk_in_order(session)
+    rows, more = _page(session, where, arms, NEWEST_FIRST, True, offset, limit)
+    if not text:
+        return Listed(rows, present.total, present.extra_rows)
+    return Listed(rows, _total(session, where, arms, NEWEST_FIRST, True, count_max, offset, rows, more),
+                  present.extra_rows)
 
 
-def _paged(session: Session, query, order, offset: int, limit: int):
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.order_by(*order).offset(offset).limit(limit)))
-    return rows, int(total)
+def list_app_jobs(session: Session, org_id: str, app_id: str, surface: str, *, statuses: Collection[str] | None,
+                  conditions: Sequence[ColumnElement[bool]], narrow: bool, order: Sequence[Any], descending: bool,
+                  offset: int, limit: int, count_max: int, count: bool = True) -> Listed:
+    """The jobs of an app (of `org_id`) on one surface in `order` (a sort column, then `seq`).
+    `statuses`: internal statuses (None: all); `conditions`: the other filters; `narrow`: they pick
+    a few rows (one batch, one id), read in one query. Otherwise the rows are one index range per
+    status present (ix_jobs_app_status and its siblings by sort column), merged; `app_id` implies
+    the org there. Without `conditions` the total comes from the counters, else a bounded count
+    (none with `count` false: the total is then -1)."""
+    present = counts.counted(session, org_id, surface=surface, app_id=app_id, statuses=statuses)
+    where = [Job.app_id == app_id, Job.surface == surface, *conditions]
+    in_statuses = [Job.status.in_(present.values("status"))] if statuses is not None else []
+    if narrow:
+        where.append(Job.org_id == org_id)
+        arms: list[list[ColumnElement[bool]]] = [in_statuses]
+    else:
+        arms = [[Job.status == status] for status in present.values("status")]
+        if conditions:
+            listing.walk_in_order(session)
+    rows, more = _page(session, where, arms, order, descending, offset, limit)
+    if not conditions:
+        return Listed(rows, present.total, present.extra_rows)
+    if not count:
+        return Listed(rows, -1, present.extra_rows)
+    return Listed(rows, _total(session, where, arms, order, descending, count_max, offset, rows, more),
+                  present.extra_rows)
 
 
 def list_inputs(session: Session, job_id: str, port_name: str | None, statuses: Sequence[str] | None, offset: int,
-                limit: int):
+                limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[JobInput], int]:
     query = select(JobInput).where(JobInput.job_id == job_id)
     if port_name:
         query = query.where(JobInput.port_name == port_name)
     if statuses:
         query = query.where(JobInput.status.in_(statuses))
-    return _paged(session, query, [JobInput.seq], offset, limit)
+    return listing.paged(session, query, [JobInput.seq], offset, limit, count_max)
 
 
-def list_outputs(session: Session, job_id: str, port_name: str | None, input_id: str | None, offset: int, limit: int):
+def tracked_inputs(session: Session, job_id: str, port_name: str | None, statuses: Sequence[str],
+                   newest_first: bool, limit: int) -> list[JobInput]:
+    """Up to `limit` tracked inputs of the job with one of `statuses`, oldest or newest first."""
+    query = select(JobInput).where(JobInput.job_id == job_id, JobInput.tracked.is_(True),
+                                   JobInput.status.in_(list(statuses)))
+    if port_name:
+        query = query.where(JobInput.port_name == port_name)
+    order = JobInput.seq.desc() if newest_first else JobInput.seq.asc()
+    return list(session.scalars(query.order_by(order).limit(limit)))
+
+
+def list_outputs(session: Session, job_id: str, port_name: str | None, input_id: str | None, offset: int, limit: int,
+                 count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[JobOutput], int]:
     query = select(JobOutput).where(JobOutput.job_id == job_id)
     if port_name:
         query = query.where(JobOutput.port_name == port_name)
     if input_id:
         query = query.where(JobOutput.input_id == input_id)
-    return _paged(session, query, [JobOutput.seq], offset, limit)
+    return listing.paged(session, query, [JobOutput.seq], offset, limit, count_max)
 
 
 def list_events(session: Session, job_id: str, level: str | None, event_type: str | None, input_id: str | None,
-                offset: int, limit: int):
+                offset: int, limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[JobEvent], int]:
     query = select(JobEvent).where(JobEvent.job_id == job_id)
     if level:
         query = query.where(JobEvent.level == level)
@@ -181,19 +277,21 @@ def list_events(session: Session, job_id: str, level: str | None, event_type: st
         query = query.where(JobEvent.event_type == event_type)
     if input_id:
         query = query.where(JobEvent.input_id == input_id)
-    return _paged(session, query, [JobEvent.id], offset, limit)
+    return listing.paged(session, query, [JobEvent.id], offset, limit, count_max)
 
 
-def list_progress(session: Session, job_id: str, kind: str | None, input_id: str | None, offset: int, limit: int):
+def list_progress(session: Session, job_id: str, kind: str | None, input_id: str | None, offset: int, limit: int,
+                  count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[JobProgress], int]:
     query = select(JobProgress).where(JobProgress.job_id == job_id)
     if kind:
         query = query.where(JobProgress.kind == kind)
     if input_id:
         query = query.where(JobProgress.input_id == input_id)
-    return _paged(session, query, [JobProgress.id], offset, limit)
+    return listing.paged(session, query, [JobProgress.id], offset, limit, count_max)
 
 
 def latest_progress(session: Session, input_ids: Sequence[str]) -> dict[str, JobProgress]:
+    """The newest progress entry of each input (ix_progress_input)."""
     if not input_ids:
         return {}
     newest = (

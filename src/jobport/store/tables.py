@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,7 +90,13 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_queue", "status", "priority", "created_at"),
-        Index("ix_jobs_org_created", "org_id", "created_at"),
+        # lists (migration 0007): each ends with the lists' tie-break, seq
+        Index("ix_jobs_org_type_status", "org_id", "pipeline_type", "status", "created_at", "seq"),
+        Index("ix_jobs_app_status", "app_id", "status", "surface", "seq"),
+        Index("ix_jobs_app_status_created", "app_id", "status", "surface", "created_at", "seq"),
+        Index("ix_jobs_app_status_completed", "app_id", "status", "surface", "completed_at", "seq"),
+        Index("ix_jobs_expires", "expires_at", sqlite_where=text("expires_at IS NOT NULL"),
+              postgresql_where=text("expires_at IS NOT NULL")),
         UniqueConstraint("org_id", "idempotency_key", name="uq_jobs_org_idempotency"),
     )
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -124,7 +131,7 @@ class Job(Base):
     cancelled_at: Mapped[datetime | None]
     # Jobs of an app (Gravity / super.AI surfaces): which app version ran, and the usage billed at creation.
     surface: Mapped[str | None] = mapped_column(String(20))
-    app_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    app_id: Mapped[str | None] = mapped_column(String(36))
     app_version: Mapped[str | None] = mapped_column(String(50))
     record_count: Mapped[int | None] = mapped_column(BigInteger)
     record_group_count: Mapped[int | None] = mapped_column(BigInteger)
@@ -173,7 +180,8 @@ class App(Base):
     """A saved pipeline + config + model files + pricing that clients run by name (UUID id)."""
 
     __tablename__ = "apps"
-    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_apps_org_name"),)
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_apps_org_name"),
+                      Index("ix_apps_org_created", "org_id", "created_at", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -223,7 +231,9 @@ class UsageEntry(Base):
 
 class JobInput(Base):
     __tablename__ = "job_inputs"
-    __table_args__ = (Index("ix_inputs_job_status", "job_id", "status", "seq"),)
+    __table_args__ = (Index("ix_inputs_job_status", "job_id", "status", "seq"),
+                      Index("ix_inputs_leased", "lease_expires_at", sqlite_where=text("lease_expires_at IS NOT NULL"),
+                            postgresql_where=text("lease_expires_at IS NOT NULL")))
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -279,7 +289,7 @@ class JobEvent(Base):
 
 class JobProgress(Base):
     __tablename__ = "job_progress"
-    __table_args__ = (Index("ix_progress_job", "job_id", "id"),)
+    __table_args__ = (Index("ix_progress_job", "job_id", "id"), Index("ix_progress_input", "input_id", "id"))
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     input_id: Mapped[str | None] = mapped_column(String(64))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from jobport.domain.statuses import InputStatus
 from jobport.services.context import AppContext
 from jobport.services.jobs.control import owned
-from jobport.services.paging import Page
+from jobport.services.paging import Page, fold_counts
 from jobport.store import jobs as job_store
 from jobport.store.tables import Job, JobEvent, JobInput, JobOutput, JobProgress
 
@@ -48,10 +48,11 @@ def counts_of(ctx: AppContext, job: Job) -> JobWithCounts:
 def list_jobs(ctx: AppContext, org_id: str, *, pipeline_type: str | None, statuses: Sequence[str] | None,
               text: str | None, offset: int, limit: int) -> Page[JobWithCounts]:
     with ctx.sessions() as session:
-        rows, total = job_store.list_jobs(session, org_id, pipeline_type=pipeline_type, statuses=statuses, text=text,
-                                          offset=offset, limit=limit)
-        counts = job_store.input_counts(session, [r.id for r in rows])
-    return Page([JobWithCounts(r, counts[r.id]) for r in rows], total)
+        listed = job_store.list_jobs(session, org_id, pipeline_type=pipeline_type, statuses=statuses, text=text,
+                                     offset=offset, limit=limit, count_max=ctx.settings.limits.search_count_max)
+        counts = job_store.input_counts(session, [r.id for r in listed.rows])
+    fold_counts(ctx, listed.unfolded, org_id=org_id)
+    return Page([JobWithCounts(r, counts[r.id]) for r in listed.rows], listed.total)
 
 
 def queue_depths(ctx: AppContext) -> dict[str, int]:
@@ -64,7 +65,7 @@ def list_inputs(ctx: AppContext, org_id: str, job_id: str, port_name: str | None
     with ctx.sessions() as session:
         job = owned(session, org_id, job_id)
         rows, total = job_store.list_inputs(session, job.id, port_name, [status.value] if status else None,
-                                            offset, limit)
+                                            offset, limit, ctx.settings.limits.list_count_max)
     return Page(rows, total)
 
 
@@ -74,9 +75,7 @@ def inputs_progress(ctx: AppContext, org_id: str, job_id: str, port_name: str | 
     wanted = [s.value for s in statuses] if statuses else [s.value for s in InputStatus if s != InputStatus.REFERENCE]
     with ctx.sessions() as session:
         job = owned(session, org_id, job_id)
-        rows, _ = job_store.list_inputs(session, job.id, port_name, wanted, 0, 1_000_000)
-        rows = [r for r in rows if r.tracked]
-        rows = (list(reversed(rows)) if newest_first else rows)[:limit]
+        rows = job_store.tracked_inputs(session, job.id, port_name, wanted, newest_first, limit)
         latest = job_store.latest_progress(session, [r.id for r in rows])
     return [InputProgress(row, latest.get(row.id)) for row in rows]
 
@@ -91,7 +90,8 @@ def list_outputs(ctx: AppContext, org_id: str, job_id: str, port_name: str | Non
                  offset: int, limit: int) -> Page[OutputRow]:
     with ctx.sessions() as session:
         job = owned(session, org_id, job_id)
-        rows, total = job_store.list_outputs(session, job.id, port_name, input_id, offset, limit)
+        rows, total = job_store.list_outputs(session, job.id, port_name, input_id, offset, limit,
+                                                    ctx.settings.limits.list_count_max)
         files = job_store.input_file_ids(session, [r.input_id for r in rows if r.input_id])
     return Page([OutputRow(r, files.get(r.input_id) if r.input_id else None) for r in rows], total)
 
@@ -100,7 +100,8 @@ def list_events(ctx: AppContext, org_id: str, job_id: str, level: str | None, ev
                 input_id: str | None, offset: int, limit: int) -> Page[JobEvent]:
     with ctx.sessions() as session:
         job = owned(session, org_id, job_id)
-        rows, total = job_store.list_events(session, job.id, level, event_type, input_id, offset, limit)
+        rows, total = job_store.list_events(session, job.id, level, event_type, input_id, offset, limit,
+                                                   ctx.settings.limits.list_count_max)
     return Page(rows, total)
 
 
@@ -108,5 +109,6 @@ def list_progress(ctx: AppContext, org_id: str, job_id: str, kind: str | None, i
                   offset: int, limit: int) -> Page[JobProgress]:
     with ctx.sessions() as session:
         job = owned(session, org_id, job_id)
-        rows, total = job_store.list_progress(session, job.id, kind, input_id, offset, limit)
+        rows, total = job_store.list_progress(session, job.id, kind, input_id, offset, limit,
+                                                     ctx.settings.limits.list_count_max)
     return Page(rows, total)
