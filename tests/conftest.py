@@ -1,5 +1,6 @@
-"""Shared fixtures: a migrated app per database backend (SQLite always; PostgreSQL when
-JOBPORT_TEST_DATABASE_URL is set, as CI does), and API clients of fresh orgs."""
+"""Shared fixtures: a migrated app per database backend (SQLite always; PostgreSQL at
+JOBPORT_TEST_DATABASE_URL, or at the local default when that answers and the variable is unset;
+`JOBPORT_TEST_DATABASE_URL=off` skips the tier), and API clients of fresh orgs."""
 
 from __future__ import annotations
 
@@ -15,13 +16,32 @@ from helpers import make_settings
 from jobport.server import create_app
 from jobport.services import auth
 
-PG_URL = os.environ.get("JOBPORT_TEST_DATABASE_URL")
+LOCAL_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_url() -> str | None:
+    """The PostgreSQL tier's server: the variable, else the local default if it answers at once
+    (so `make test` on a machine with PostgreSQL never skips that tier silently)."""
+    configured = os.environ.get("JOBPORT_TEST_DATABASE_URL")
+    if configured:
+        return None if configured == "off" else configured
+    import psycopg
+
+    try:
+        psycopg.connect(LOCAL_PG_URL, connect_timeout=2).close()
+    except psycopg.Error:
+        return None
+    os.environ["JOBPORT_TEST_DATABASE_URL"] = LOCAL_PG_URL  # for the tests that read it themselves
+    return LOCAL_PG_URL
+
+
+PG_URL = _postgres_url()
 BACKENDS = ["sqlite", "postgresql"]
 
 
 def _fresh_pg_database() -> Iterator[str]:
     if not PG_URL:
-        pytest.skip("JOBPORT_TEST_DATABASE_URL is not set (CI sets it)")
+        pytest.skip(f"no PostgreSQL: JOBPORT_TEST_DATABASE_URL is unset or off and {LOCAL_PG_URL} does not answer")
     import psycopg
 
     base = PG_URL.replace("postgresql+psycopg://", "postgresql://")

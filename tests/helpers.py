@@ -1,9 +1,11 @@
 """Test data and polling helpers: synthetic machine-state CSVs (generated, never downloaded) and
-waiting for jobs to reach a status."""
+waiting for jobs to reach a status, hosting the example Iris model as an app, and an app version whose
+jobs fail in the worker."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -88,3 +90,29 @@ def make_settings(**values):
         else:
             groups.setdefault(group, {})[field] = value
     return Settings(**top, **groups)
+
+
+def add_failing_version(client, headers: dict, app_id: str, config: dict, version: str = "2.0.0") -> None:
+    """Add a version of a tabular-model app whose jobs fail in the worker: its config declares the
+    model's text `label` output as an integer (the model loads and its widths fit, so the version
+    is accepted; every record then fails "model output 'label' is text"). Jobs made before keep
+    their own version."""
+    outputs = [{**o, "type": "integer"} if o["name"] == "label" else o for o in config["outputs"]]
+    r = client.post(f"/v0.5/apps/{app_id}/versions", headers=headers, json={
+        "version": version, "config": {**config, "outputs": outputs},
+        "references": {"worker.model": [{"file_id": "iris.onnx"}]}})
+    assert r.status_code in (200, 201), r.text
+
+
+def host_iris_app(client, key: str, model, name: str = "iris") -> str:
+    """Upload the example Iris model as `iris.onnx` with the org key `key` and host it as a
+    `tabular-model` app named `name`; the app's id."""
+    native = {"Authorization": f"Bearer {key}"}
+    r = client.post("/v0.5/files", headers=native,
+                    files={"file": ("iris.onnx", Path(model.path).read_bytes(), "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    r = client.post("/v0.5/apps", headers=native, json={
+        "name": name, "pipeline_key": "tabular-model", "config": model.config,
+        "references": {"worker.model": [{"file_id": "iris.onnx"}]}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

@@ -109,7 +109,8 @@ class LimitSettings(BaseSettings):
                                   "follow.")
     search_count_max: int = Field(
         1_000, ge=1, description="The same for job lists with a filter the job counters cannot answer (Archetype `q`, "
-                                 "super.AI date ranges, `tags`, `correct`, `statusIn=REVIEWED`): each row counted is "
+                                 "super.AI date ranges, `tags`, `correct`, `statusIn` with one of REVIEWED and "
+                                 "COMPLETED): each row counted is "
                                  "read to test the filter.")
     count_fold_rows: int = Field(
         100, ge=0, description="PostgreSQL: the job counters' triggers append one row per write statement; a list "
@@ -117,6 +118,13 @@ class LimitSettings(BaseSettings):
                                "into one row per key.")
     max_inputs_per_job: int = Field(10_000, ge=1, description="Most input items one job may name.")
     max_parallelism: int = Field(64, ge=1, description="Largest `parameters.worker.parallelism` accepted.")
+    max_json_depth: int = Field(
+        64, ge=2, le=200, description="Deepest nesting of arrays and objects in a JSON request body (the body itself "
+                                      "is level 1); 400 above. At most 200: stored documents wrap the values again.")
+    max_part_header_bytes: int = Field(
+        8192, ge=1024, le=1024 * 1024, description="Longest header line of one multipart part (e.g. a "
+                                                   "Content-Disposition with its filename); 400 above.")
+    max_part_headers: int = Field(16, ge=1, le=1000, description="Most header lines of one multipart part; 400 above.")
 
 
 class CallbackSettings(BaseSettings):
@@ -168,6 +176,25 @@ class GravitySettings(BaseSettings):
     latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
 
 
+class UploadSettings(BaseSettings):
+    """Direct uploads in parts (Archetype `POST /v0.5/files/uploads/initiate` ... `complete`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_UPLOAD_", extra="forbid")
+
+    part_size_bytes: int = Field(
+        128 * 1024 * 1024, ge=1, le=5 * 1024 ** 3,
+        description="Size of each part of a direct upload (the last one is smaller); each part is one signed PUT.")
+    max_parts: int = Field(
+        2000, ge=1, le=100_000, description="Most parts of one direct upload: the largest file is this many times "
+                                             "`upload_part_size_bytes` (400 above).")
+    expiry_seconds: int = Field(
+        86_400, ge=60, description="An upload not completed this long after it was initiated expires: its part "
+                                   "URLs stop working and its parts are deleted.")
+    sweep_batch: int = Field(
+        100, ge=1, description="Expired uploads removed per sweep (each initiate and each retention pass sweeps "
+                               "once).")
+
+
 class FetchSettings(BaseSettings):
     """Fetching user-supplied URLs (super.AI `inputsFileUrl`)."""
 
@@ -176,6 +203,69 @@ class FetchSettings(BaseSettings):
     allow_private_networks: bool = Field(
         False, description="Let inputsFileUrl reach loopback/private/link-local hosts (cloud metadata stays refused).")
     timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one inputsFileUrl fetch.")
+    max_concurrent: int = Field(
+        32, ge=1, description="inputsFileUrl fetches running at once in one server process, in threads of their own "
+                              "(never the request thread pool); more wait their turn without holding a request "
+                              "thread.")
+    max_per_org: int = Field(
+        4, ge=1, description="inputsFileUrl fetches of one org running at once in one server process; one more is "
+                             "answered 429 (limit `fetch_max_per_org`) with Retry-After.")
+
+
+class QuotaSettings(BaseSettings):
+    """Request rates and job quotas per API key and per org (docs/operations.md "Limits"); each can be
+    overridden for one org (`jobport limits set`). 0 turns a limit off. Rates are counted by each
+    server process on its own (N API replicas let N times the rate through)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_QUOTA_", extra="forbid")
+
+    key_requests_per_second: float = Field(
+        1000.0, ge=0, description="Requests one API key may make per second, on average (token bucket refill rate); "
+                                  "0: no per-key rate limit.")
+    key_request_burst: int = Field(
+        2000, ge=1, description="Requests one API key may make at once before the per-key rate applies (bucket size).")
+    org_requests_per_second: float = Field(
+        2000.0, ge=0, description="Requests all keys of one org may make per second, on average; 0: no per-org rate "
+                                  "limit.")
+    org_request_burst: int = Field(
+        4000, ge=1, description="Requests all keys of one org may make at once before the per-org rate applies.")
+    concurrent_jobs: int = Field(
+        100_000, ge=0, description="Jobs of one org that may be queued or running at once (every status but parked "
+                                   "and the terminal ones); a create that would pass it is a 429. 0: no quota.")
+    queued_inputs: int = Field(
+        200_000, ge=0, description="Pending inputs of one org's queued or running jobs; a create that would pass it "
+                                   "is a 429. 0: no quota.")
+
+
+class HttpSettings(BaseSettings):
+    """The HTTP server's own protections."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_HTTP_", extra="forbid")
+
+    body_read_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest wait for the next part of a request body; a client that stops sending "
+                                "mid-body gets a 408 and its connection closed.")
+    key_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a process reuses an API key's lookup (org, scope, app) instead of asking "
+                               "the database on every request; a key revoked through this process answers 401 at "
+                               "once, through another replica within this time. 0: look up every request.")
+
+
+class RetentionSettings(BaseSettings):
+    """How long finished work is kept (the retention service; docs/operations.md "Retention")."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_RETENTION_", extra="forbid")
+
+    job_days: float = Field(
+        0, ge=0, description="Finished jobs (completed, failed, cancelled, expired) older than this many days are "
+                             "deleted with their inputs, outputs, events, progress, callbacks and files; 0 keeps "
+                             "them forever. Per-org override: `jobport orgs retention`. Jobs that are not finished "
+                             "are never pruned.")
+    idempotency_hours: float = Field(
+        24, gt=0, description="How long the answer to a create sent with an `Idempotency-Key` is replayed to "
+                              "retries; older keys are forgotten (and pruned).")
+    interval_seconds: float = Field(300, gt=0, description="Time between two passes of the retention service.")
+    batch_size: int = Field(200, ge=1, description="Most jobs one retention pass deletes per org.")
 
 
 class LogSettings(BaseSettings):
@@ -223,7 +313,8 @@ class S3Settings(BaseSettings):
         return None if value == "" else value  # `JOBPORT_S3_ENDPOINT_URL=` in a compose file means unset
 
 
-GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "fetch", "log", "s3")
+GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "uploads", "fetch", "log", "s3", "quotas", "http",
+          "retention")
 S3_PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4 presigned links live at most 7 days
 
 
@@ -269,9 +360,13 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     superai: SuperAISettings = Field(default_factory=SuperAISettings)
     gravity: GravitySettings = Field(default_factory=GravitySettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:

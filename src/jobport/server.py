@@ -31,6 +31,7 @@ from jobport.pipelines.registry import Registry
 from jobport.pipelines.sdk import HostContext
 from jobport.services import auth, examples, pipelines
 from jobport.services.context import AppContext, load_or_create_secret
+from jobport.services.retention import RetentionService
 from jobport.services.transitions import Transitions
 from jobport.store.db import make_engine, make_session_factory, migrate, startup_lock
 
@@ -102,14 +103,18 @@ def prepare(ctx: AppContext) -> None:
 @dataclass
 class Background:
     """What runs beside the API in this process: the scheduler (active or standing by), the
-    callback deliverer, and on PostgreSQL the listener that hears other replicas' wake-ups."""
+    callback deliverer, the retention service, and on PostgreSQL the listener that hears other
+    replicas' wake-ups."""
 
     scheduler: Scheduler | None = None
     deliverer: CallbackDeliverer | None = None
     listener: PgListener | None = None
     notifier: PgNotifier | None = None
+    retention: RetentionService | None = None
 
     def stop(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         if self.listener is not None:
             self.listener.stop()
         if self.scheduler is not None:
@@ -131,6 +136,7 @@ def start_background(ctx: AppContext, run_scheduler: bool) -> Background:
         # the outbox deliverer runs next to the scheduler and stops after it; what it has not sent
         # by then stays in the outbox for the next start (or for another scheduler process)
         background.deliverer = CallbackDeliverer(settings, ctx.sessions)
+        background.retention = RetentionService(ctx)
     elif background.notifier is not None:
         outbox.add_waker(background.notifier)  # callbacks enqueued here wake a scheduler process's deliverer
     ctx.scheduler = SchedulerLink(background.scheduler, background.notifier)
@@ -138,6 +144,8 @@ def start_background(ctx: AppContext, run_scheduler: bool) -> Background:
     if scheduler is not None and deliverer is not None:
         scheduler.start()
         deliverer.start()
+        if background.retention is not None:
+            background.retention.start()
         if on_postgres:
             def on_wake() -> None:
                 scheduler.wake()

@@ -7,6 +7,10 @@ def test_healthz_is_open_and_lists_surfaces(server):
     body = r.json()
     assert body["status"] == "ok"
     assert body["surfaces"]["archetype"].endswith("/v0.5")
+    assert body["surfaces"]["superai"].endswith("/v1")
+    # Gravity's client is configured with the server root and appends /api/v1/jobs itself
+    assert not body["surfaces"]["gravity"].endswith("/api/v1/jobs")
+    assert body["surfaces"]["gravity"] == body["surfaces"]["archetype"].removesuffix("/v0.5")
 
 
 def test_missing_key_is_401_in_archetype_format(server):

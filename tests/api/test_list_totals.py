@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 
-from helpers import wait_until
+from helpers import add_failing_version, wait_until
 from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import app_job_ops, auth, files
 from jobport.services import apps as app_service
@@ -50,6 +50,7 @@ class App:
         self.sai, self.native = {"API-KEY": key}, {"Authorization": f"Bearer {key}"}
         self.client.post("/v0.5/files", headers=self.native,
                          files={"file": ("iris.onnx", Path(model.path).read_bytes(), "application/octet-stream")})
+        self.config = model.config
         r = self.client.post("/v0.5/apps", headers=self.native, json={
             "name": "iris", "pipeline_key": "tabular-model", "config": model.config,
             "references": {"worker.model": [{"file_id": "iris.onnx"}]}})
@@ -116,7 +117,8 @@ def test_totals_follow_every_status_move_and_delete(app):
     run_batch, run = app.create(2)
     for ref in run:
         assert app.wait(ref) == "COMPLETED"
-    failing = app.v1("POST", f"apps/{app.app_id}/jobs", json={"inputs": [{"not": "an iris"}]})["uuid"]
+    add_failing_version(app.client, app.native, app.app_id, app.config)  # jobs made from now on fail
+    failing = app.v1("POST", f"apps/{app.app_id}/jobs", json={"inputs": [SETOSA]})["uuid"]
     assert app.wait(failing) == "FAILED"
     _expect(app, all=6, parked=3, completed=2, failed=1, native=6, native_pending=3, native_batch=6)
     assert app.batch_counts(run_batch) == {"COMPLETED": 2} and app.batch_counts(parked_batch) == {}
@@ -127,7 +129,7 @@ def test_totals_follow_every_status_move_and_delete(app):
 
     app.v05("POST", f"batch/jobs/{parked_native[0]}/cancel")  # a parked job cancelled (native surface)
     _expect(app, all=6, parked=2, completed=2, failed=1, canceled=1, native=6, native_pending=2, native_batch=6)
-    assert app.batch_counts(parked_batch) == {"CANCELLED": 1}
+    assert app.batch_counts(parked_batch) == {"CANCELED": 1}  # super.AI spelling (S2)
 
     app.v05("DELETE", f"batch/jobs/{parked_native[1]}")
     _expect(app, all=5, parked=1, completed=2, failed=1, canceled=1, native=5, native_pending=1, native_batch=5)

@@ -189,5 +189,43 @@ def test_keys_create_makes_a_working_key(live_server, tmp_path):
     home = tmp_path / "client-home"
     home.mkdir()
     (home / "admin.key").write_text(key + "\n")
-    from_file = {k: v for k, v in acme.items() if k != "JOBPORT_API_KEY"} | {"JOBPORT_HOME": str(home)}
+    unkeyed = {k: v for k, v in acme.items() if k not in ("JOBPORT_API_KEY", "JOBPORT_ADMIN_KEY")}
+    from_file = unkeyed | {"JOBPORT_HOME": str(home)}
     assert [f["file_id"] for f in jp_json(live_server, "files", "list", env=from_file)] == ["run.csv"]
+
+    # a server started with JOBPORT_ADMIN_KEY writes no key file: the CLI reads the variable
+    empty_home = tmp_path / "no-key-home"
+    empty_home.mkdir()
+    from_admin_var = unkeyed | {"JOBPORT_HOME": str(empty_home), "JOBPORT_ADMIN_KEY": key}
+    assert [f["file_id"] for f in jp_json(live_server, "files", "list", env=from_admin_var)] == ["run.csv"]
+    nothing = unkeyed | {"JOBPORT_HOME": str(empty_home), "COLUMNS": "300"}
+    no_key = jp_fails(live_server, "files", "list", env=nothing)
+    assert no_key.returncode == 2 and "JOBPORT_ADMIN_KEY" in no_key.stderr
+
+
+def test_apps_example_model_then_apps_create_hosts_it_and_a_broken_model_is_refused(live_server, tmp_path):
+    made = jp(live_server, "apps", "example-model", str(tmp_path))
+    assert "jobport apps create" in made.stdout
+    model, config = tmp_path / "iris_logreg.onnx", tmp_path / "iris-config.json"
+    app = jp_json(live_server, "apps", "create", "--name", "iris-cli", "--pipeline", "tabular-model",
+                  "--config", f"@{config}", "--reference", f"worker.model={model}")
+    assert app["name"] == "iris-cli" and app["latest_version"] == "1.0.0"
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x01" + b"not a graph" * 20)
+    refused = jp_fails(live_server, "apps", "create", "--name", "broken", "--pipeline", "tabular-model",
+                       "--config", f"@{config}", "--reference", f"worker.model={junk}")
+    assert refused.returncode == 1 and "junk.onnx" in refused.stderr and "ONNX" in refused.stderr
+    assert str(live_server.home) not in refused.stderr
+    assert [a["name"] for a in jp_json(live_server, "apps", "list")].count("broken") == 0
+
+
+def test_retention_set_gives_an_org_its_own_retention_and_refuses_unknown_orgs(live_server):
+    jp(live_server, "keys", "create", "--org", "keeper")
+    done = jp(live_server, "retention", "set", "--org", "keeper", "--days", "7")
+    assert "7 days" in done.stderr
+    back = jp(live_server, "retention", "set", "--org", "keeper", "--default")
+    assert "JOBPORT_RETENTION_JOB_DAYS" in back.stderr
+    unknown = jp_fails(live_server, "retention", "set", "--org", "nobody", "--days", "1")
+    assert unknown.returncode == 1 and "nobody" in unknown.stderr
+    assert jp_fails(live_server, "retention", "set", "--org", "keeper").returncode == 2

@@ -13,22 +13,25 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobport import __version__
+from jobport.api import admin as admin_routes
 from jobport.api import blobs as blob_routes
-from jobport.api import errors, openapi, ops
-from jobport.api.surfaces import SURFACES, surface_for_path
+from jobport.api import errors, openapi, ops, upload_parts
+from jobport.api import limits as limits_api
+from jobport.api.surfaces import ARCHETYPE, SURFACES, surface_for_path
 from jobport.config import Settings
 from jobport.domain.errors import Problem
 
 
 class BodyLimit:
-    """413 for JSON (non-multipart) bodies over `max_json_body_bytes`, before they are read."""
+    """413 for JSON (non-multipart) bodies over `max_json_body_bytes`, before they are read. Part
+    PUTs of direct uploads are file bytes, checked against their part's length instead."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not upload_parts.is_part_upload(scope):
             headers = dict(scope["headers"])
             content_type = headers.get(b"content-type", b"")
             length = headers.get(b"content-length", b"")
@@ -55,11 +58,17 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
     openapi.install(app, lambda path: surface_for_path(path).error_model)
     for surface in SURFACES:
         for router in surface.routers:
-            app.include_router(router, prefix=surface.prefix)
+            app.include_router(router, prefix=surface.prefix, dependencies=limits_api.RATE_LIMITED,
+                               responses=limits_api.RATE_LIMIT_RESPONSES)
+    app.include_router(admin_routes.router, prefix=ARCHETYPE.prefix)  # /v0.5/admin: orgs and keys
     app.include_router(blob_routes.router)
+    app.include_router(upload_parts.router)
     app.include_router(ops.router)
 
     app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
+    limits_api.install(app, settings)  # 429s, /v0.5/usage/limits, the body read timeout
+    # keep last (outermost): an exception escaping any middleware or route becomes a 500 in the surface's format
+    app.add_middleware(errors.UnexpectedErrors, error_body_for=lambda path: surface_for_path(path).error_body)
     return app
 
 

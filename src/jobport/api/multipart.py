@@ -16,11 +16,12 @@ from typing import Any, BinaryIO
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from jobport.blobs import keys
 from jobport.blobs.base import BlobStore
-from jobport.config import Settings
+from jobport.config import LimitSettings, Settings
 from jobport.domain.errors import Invalid, TooLarge
 from jobport.services import files as file_service
 
@@ -195,20 +196,15 @@ async def receive_file(request: Request, receiver: FileReceiver, fields: dict[st
                        max_field_bytes: int = MAX_FIELD_BYTES) -> None:
     """Stream the `file` part into `receiver`; other parts are ignored, or, with `fields`, collected
     there by name (each at most `max_field_bytes`), with each part's content type under `<name>:content-type`."""
+    limits = _limits(request)
     parser = MultipartParser(_check_request(request, receiver),
-                             callbacks=_PartRouter(receiver, fields, max_field_bytes).callbacks())
-    # A remote store (S3) uploads parts over the network while the parser writes: off the event loop.
-    remote = receiver.blobs.local_path(receiver.blob_key) is None
+                             callbacks=_PartRouter(receiver, fields, max_field_bytes).callbacks(),
+                             max_header_count=limits.max_part_headers, max_header_size=limits.max_part_header_bytes)
     try:
-        async for chunk in request.stream():
-            if remote:
-                await run_in_threadpool(parser.write, chunk)
-            else:
-                parser.write(chunk)
-        if remote:
-            await run_in_threadpool(parser.finalize)
-        else:
-            parser.finalize()
+        await _feed(request, parser, remote=receiver.blobs.local_path(receiver.blob_key) is None)
+    except MultipartParseError as err:
+        receiver.abort()
+        raise _malformed(err, limits) from None
     except BaseException:
         receiver.abort()
         raise
@@ -216,6 +212,43 @@ async def receive_file(request: Request, receiver: FileReceiver, fields: dict[st
         receiver.abort()
         raise Invalid("no 'file' part in the upload", field="file", code="missing_parameter",
                       suggestion="Send the file as a multipart part named 'file' with a filename.")
+
+
+async def _feed(request: Request, parser: MultipartParser, remote: bool) -> None:
+    """The body into the parser; a remote store (S3) uploads parts over the network while the
+    parser writes, so then the writes run off the event loop."""
+    async for chunk in request.stream():
+        if remote:
+            await run_in_threadpool(parser.write, chunk)
+        else:
+            parser.write(chunk)
+    if remote:
+        await run_in_threadpool(parser.finalize)
+    else:
+        parser.finalize()
+
+
+def _limits(request: Request) -> LimitSettings:
+    ctx = getattr(request.app.state, "ctx", None)
+    return ctx.settings.limits if ctx is not None else LimitSettings()
+
+
+def _malformed(err: MultipartParseError, limits: LimitSettings) -> Invalid:
+    """python-multipart's refusal in the caller's words: which limit (a setting), or what is malformed."""
+    reason = str(err)
+    if reason == "Maximum header size exceeded":
+        return Invalid(f"a multipart part header is longer than the limit of {limits.max_part_header_bytes} bytes",
+                       field="file", code="part_header_too_large",
+                       suggestion="Use a shorter filename (at most 255 characters), or ask the operator to raise "
+                                  "JOBPORT_MAX_PART_HEADER_BYTES.")
+    if reason == "Maximum header count exceeded":
+        return Invalid(f"a multipart part has more than {limits.max_part_headers} header lines", field="file",
+                       code="too_many_part_headers",
+                       suggestion="Send each part with Content-Disposition and Content-Type only, or ask the operator "
+                                  "to raise JOBPORT_MAX_PART_HEADERS.")
+    return Invalid(f"the multipart body is malformed: {reason}", field="file", code="invalid_multipart",
+                   suggestion="Let the HTTP client build the multipart/form-data body (e.g. curl -F "
+                              "'file=@data.csv').")
 
 
 def upload_body(is_base64: bool) -> dict[str, Any]:

@@ -17,8 +17,11 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+
+from jobport.api.deps import scope_needed
 
 ASSETS = "/docs-assets"
 REF = "#/components/schemas/{model}"
@@ -26,7 +29,7 @@ REF = "#/components/schemas/{model}"
 DESCRIPTIONS = {
     400: "Bad request: the body names the field and how to fix it",
     401: "Missing or invalid API key",
-    403: "Refused (an invalid or expired signed link)",
+    403: "Refused: an invalid or expired signed link, or an API key whose scope does not allow the action",
     404: "Not found (also another org's object)",
     409: "Conflict with the object's current state",
     413: "Too large (the limit is a setting)",
@@ -66,6 +69,18 @@ def _document_errors(schema: dict[str, Any], error_model_for: Callable[[str], ty
         schemas.pop(unused, None)
 
 
+def _document_scopes(schema: dict[str, Any], routes: Sequence[Any]) -> None:
+    """A 403 on every route that needs a key of scope org or admin (`deps.scope_needed`)."""
+    for route in iter_route_contexts(routes):
+        needed = scope_needed(route) if isinstance(route.original_route, APIRoute) else None
+        for method in (route.methods or ()) if needed is not None else ():
+            operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation.setdefault("responses", {}).setdefault("403", {
+                    "description": f"The API key's scope does not allow this: it needs scope {needed.value}"
+                                   + (" (or admin)" if needed.value != "admin" else "")})
+
+
 def install(app: FastAPI, error_model_for: Callable[[str], type[BaseModel]],
             tags: Sequence[dict[str, Any]] = ()) -> None:
     """`app` must be built with `docs_url=None, redoc_url=None`."""
@@ -74,6 +89,7 @@ def install(app: FastAPI, error_model_for: Callable[[str], type[BaseModel]],
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes, tags=list(tags) or None)
+            _document_scopes(schema, app.routes)
             _document_errors(schema, error_model_for)
             app.openapi_schema = schema
         return app.openapi_schema

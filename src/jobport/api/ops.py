@@ -1,5 +1,6 @@
-"""Operations routes every role serves: `/healthz` (liveness: the process answers) and `/readyz`
-(readiness: what this process still waits for, 503 until nothing required is missing)."""
+"""Operations routes every role serves: `/healthz` (liveness: the process answers), `/readyz`
+(readiness: what this process still waits for, 503 until nothing required is missing) and
+`/metrics` (Prometheus text: server-wide figures read from the database)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from jobport import __version__
 from jobport.api.deps import CtxDep, base_url
 from jobport.api.surfaces import SURFACES
-from jobport.services import readiness
+from jobport.services import metrics, readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -24,7 +25,8 @@ class Health(BaseModel):
     role: str = Field(description="`all`, `api` or `scheduler` (`jobport serve --role`).")
     scheduler: str = Field(description="`running` (this process schedules), `standby` (another one does), "
                                        "`waiting` (its executor is unreachable), `remote` (an API replica) or `off`.")
-    surfaces: dict[str, str] = Field(description="Base URL of each surface this process serves, by name.")
+    surfaces: dict[str, str] = Field(description="The base URL to configure in each surface's vendor client, by name "
+                                                 "(Gravity's client takes the server root).")
 
 
 class CheckPublic(BaseModel):
@@ -50,7 +52,7 @@ def healthz(request: Request, ctx: CtxDep) -> dict[str, Any]:
         "version": __version__,
         "role": ctx.settings.role,
         "scheduler": ctx.scheduler_state,
-        "surfaces": {s.name: base_url(request, ctx) + s.prefix for s in SURFACES} if serves_api else {},
+        "surfaces": {s.name: base_url(request, ctx) + s.client_base for s in SURFACES} if serves_api else {},
     }
 
 
@@ -64,3 +66,11 @@ async def readyz(ctx: CtxDep) -> Any:
     if result.ready:
         return body
     return JSONResponse(body.model_dump(), status_code=503)
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format; no auth, no per-org labels)",
+            response_class=Response,
+            responses={200: {"content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}}}})
+async def prometheus_metrics(ctx: CtxDep) -> Response:
+    body = await run_in_threadpool(metrics.exposition, ctx)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from jobport.api.archetype import apps, callbacks, files, jobs, models, registry
+from jobport.api.archetype import apps, callbacks, files, jobs, models, registry, reports, training
 from jobport.api.archetype import render as archetype_render
 from jobport.api.archetype import schemas as archetype_schemas
 from jobport.api.archetype.render import error_body as archetype_error_body
@@ -30,6 +30,7 @@ from jobport.domain.statuses import TERMINAL, JobStatus
 class Surface:
     name: str  # the `jobs.surface` value of jobs created on it (native/Archetype jobs store None)
     prefix: str  # where its routes live; also picks the error format of paths no route matched
+    client_base: str  # what a vendor client appends to the server root as its base URL
     routers: Sequence[APIRouter]
     error_body: Callable[[list[Problem]], dict[str, Any]]
     error_model: type[BaseModel]  # the error body's schema, for /openapi.json
@@ -37,17 +38,20 @@ class Surface:
 
 
 ARCHETYPE = Surface(
-    name="archetype", prefix="/v0.5",
-    routers=(files.router, registry.router, jobs.router, models.router, apps.router, callbacks.router),
+    name="archetype", prefix="/v0.5", client_base="/v0.5",
+    routers=(files.router, registry.router, jobs.router, reports.router, training.router, models.router,
+             apps.router, callbacks.router),
     error_body=archetype_error_body, error_model=archetype_schemas.ArchetypeError,
     callbacks=SurfaceCallbacks(archetype_render.job_callback))
 SUPERAI = Surface(
-    name="superai", prefix="/v1", routers=(superai_jobs.router,), error_body=superai_render.error_body,
+    name="superai", prefix="/v1", client_base="/v1", routers=(superai_jobs.router,),
+    error_body=superai_render.error_body,
     error_model=superai_schemas.SuperAIError,
     callbacks=SurfaceCallbacks(superai_render.job_moved_callback, TERMINAL | {JobStatus.SUSPENDED},
                                render_batch=superai_render.batch_callback))
 GRAVITY = Surface(
-    name="gravity", prefix="/api/v1/jobs", routers=(gravity_jobs.router,), error_body=gravity_render.error_envelope,
+    name="gravity", prefix="/api/v1/jobs", client_base="", routers=(gravity_jobs.router,),
+    error_body=gravity_render.error_envelope,
     error_model=gravity_schemas.GravityError,
     callbacks=SurfaceCallbacks(gravity_render.job_callback))
 

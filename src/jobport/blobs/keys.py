@@ -6,6 +6,7 @@
     jobs/<job id>/outputs/<input id>/<filename>         what a worker wrote for one input
     apps/<app id>/<version hash>/<port>/<file id>       an app version's copied reference files
     exports/<org id>/<operation id>/jobs.zip            a bulk export (super.AI job_responses)
+    uploads/<org id>/<upload id>/parts/<n>             a part of a direct upload, until it completes
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ def app_reference(app_id: str, version: str, port_name: str, file_id: str) -> st
 
 def export_archive(org_id: str, operation_id: int) -> str:
     return f"exports/{org_id}/{operation_id}/jobs.zip"
+
+
+def upload_prefix(org_id: str, upload_id: str) -> str:
+    """The parts of one direct upload; deleted when it completes, is aborted or expires."""
+    return f"uploads/{org_id}/{upload_id}/"
+
+
+def upload_part(org_id: str, upload_id: str, part_number: int) -> str:
+    return f"{upload_prefix(org_id, upload_id)}parts/{part_number}"

@@ -48,7 +48,13 @@ class UrlSigner:
         query = urlencode({"filename": filename, "expires": expires, "signature": self._mac(key, filename, expires)})
         return f"{base_url.rstrip('/')}/blobs/{quote(key)}?{query}", expires
 
+    def signature(self, key: str, filename: str, expires: int) -> str:
+        """The HMAC `verify` checks, for signed links other than `/blobs/...` downloads (upload part
+        PUTs sign a `key` that is no blob key, so their signature opens no download)."""
+        return self._mac(key, filename, expires)
+
     def verify(self, key: str, filename: str, expires: int, signature: str, now: float | None = None) -> bool:
         if expires < (now if now is not None else time.time()):
             return False
-        return hmac.compare_digest(self._mac(key, filename, expires), signature)
+        # as bytes: compare_digest refuses str with non-ASCII characters (a tampered link is no 500)
+        return hmac.compare_digest(self._mac(key, filename, expires).encode(), signature.encode("utf-8", "replace"))

@@ -70,7 +70,8 @@ class CallbackDeliverer:
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.guard = guard or UrlGuard(allow_private=settings.callbacks.allow_private_networks)
+        self.guard = guard or UrlGuard(
+            allow_private=settings.callbacks.allow_private_networks, setting="JOBPORT_CALLBACK_ALLOW_PRIVATE_NETWORKS")
         self.clock = clock
         self.rand = rand
         self.name = name

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from jobport.callbacks.signing import new_secret
@@ -26,6 +26,7 @@ from jobport.domain.ids import new_id
 from jobport.domain.times import iso_utc
 from jobport.store import listing
 from jobport.store.db import as_utc, utcnow
+from jobport.store.tables import Job
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATUSES = (PENDING, DELIVERED, FAILED)
@@ -216,9 +217,14 @@ def signing_secrets(session: Session, org_ids: Sequence[str], now: datetime) -> 
 # ---- reading and replaying (the native API) -----------------------------------------------------
 
 def list_deliveries(session: Session, org_id: str, *, job_id: str | None, status: str | None, offset: int,
-                    limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[CallbackDelivery], int]:
-    """The org's deliveries, newest first, with a bounded total (`store.listing`)."""
+                    limit: int, count_max: int = listing.DEFAULT_COUNT_MAX,
+                    app_id: str | None = None) -> tuple[list[CallbackDelivery], int]:
+    """The org's deliveries, newest first, with a bounded total (`store.listing`); `app_id`: only
+    those of that app's jobs."""
     query = select(CallbackDelivery).where(CallbackDelivery.org_id == org_id)
+    if app_id is not None:
+        query = query.where(CallbackDelivery.job_id.in_(select(Job.id).where(Job.org_id == org_id,
+                                                                              Job.app_id == app_id)))
     if job_id:
         query = query.where(CallbackDelivery.job_id == job_id)
     if status:
@@ -254,3 +260,24 @@ def replay(session: Session, org_id: str, delivery_id: str) -> str:
                    url=row.url, payload=row.payload, replay_of=row.id)
 
 
+
+
+def delete_settled_for_jobs(session: Session, job_ids: Sequence[str]) -> int:
+    """Delete the deliveries (and their attempts) of `job_ids` that are no longer due: delivered or
+    given up. Pending ones stay: a job deleted while its callback is on the way still gets it."""
+    if not job_ids:
+        return 0
+    settled = select(CallbackDelivery.id).where(CallbackDelivery.job_id.in_(list(job_ids)),
+                                                CallbackDelivery.status.in_([DELIVERED, FAILED]))
+    ids = list(session.scalars(settled))
+    if not ids:
+        return 0
+    session.execute(delete(CallbackAttempt).where(CallbackAttempt.delivery_id.in_(ids)))
+    session.execute(delete(CallbackDelivery).where(CallbackDelivery.id.in_(ids)))
+    return len(ids)
+
+
+def pending_count(session: Session) -> int:
+    """Deliveries of every org still to be sent (or retried)."""
+    return int(session.scalar(select(func.count()).select_from(CallbackDelivery)
+                              .where(CallbackDelivery.status == PENDING)) or 0)

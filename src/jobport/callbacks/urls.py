@@ -12,7 +12,8 @@ MAX_URL_LENGTH = 2048
 
 def guard_for(settings: Settings) -> UrlGuard:
     """The guard callbacks use (`callback_allow_private_networks`)."""
-    return UrlGuard(allow_private=settings.callbacks.allow_private_networks)
+    return UrlGuard(allow_private=settings.callbacks.allow_private_networks,
+                    setting="JOBPORT_CALLBACK_ALLOW_PRIVATE_NETWORKS")
 
 
 def validate_callback_url(url: str, guard: UrlGuard, *, field: str = "callback_url") -> None:

@@ -85,11 +85,32 @@ def apps_create(
     description: Annotated[str, typer.Option(help="What the app does.")] = "",
     url: UrlOpt = DEFAULT_URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Create an app; local reference files are uploaded first."""
+    """Create an app; local reference files are uploaded first. The server loads the model and
+    checks it against the config's features and outputs (400 naming the field otherwise).
+
+    Example, with the files `jobport apps example-model` writes:
+
+    jobport apps create --name iris --pipeline tabular-model --config @iris-config.json
+    --reference worker.model=iris_logreg.onnx --pricing 1000:20
+    """
     with connect(url, api_key) as client:
         body = _version_body(version, pipeline_version, config, reference, pricing, client)
         app = client.create_app({"name": name, "pipeline_key": pipeline, "description": description, **body})
     print_json(app) if as_json else _print_app(app)
+
+
+@apps_app.command("example-model")
+def apps_example_model(
+    directory: Annotated[Path, typer.Argument(help="Where to write the model and its config.")] = Path("."),
+) -> None:
+    """Write an example model to start from: an Iris classifier (scikit-learn logistic regression,
+    exported to ONNX) and the tabular-model config that hosts it (features, outputs)."""
+    from jobport.services.examples import write_example_model
+
+    model, config = write_example_model(directory)
+    out.print(f"wrote {model} and {config}; host it with:\n"
+              f"  jobport apps create --name iris --pipeline tabular-model --config @{config} "
+              f"--reference worker.model={model}")
 
 
 @apps_app.command("list")

@@ -1,9 +1,9 @@
 """Client commands of `jobport`: `files ...`, `jobs ...` and `submit`, driving a server over HTTP
 with `jobport.sdk.client`.
 
-Every command takes `--url` (env JOBPORT_URL) and `--api-key` (env JOBPORT_API_KEY, else the key in
-`$JOBPORT_HOME/admin.key`). API errors exit 1 with the server's message and suggestion on stderr;
-usage errors exit 2.
+Every command takes `--url` (env JOBPORT_URL) and `--api-key` (env JOBPORT_API_KEY, else
+JOBPORT_ADMIN_KEY, else the key in `$JOBPORT_HOME/admin.key`). API errors exit 1 with the server's
+message and suggestion on stderr; usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "yellow", "R
 UrlOpt = Annotated[str, typer.Option("--url", envvar="JOBPORT_URL", help="Server root URL.")]
 KeyOpt = Annotated[str | None, typer.Option(
     "--api-key", envvar="JOBPORT_API_KEY", show_default=False,
-    help="API key (default: the key in $JOBPORT_HOME/admin.key).")]
+    help="API key (default: $JOBPORT_ADMIN_KEY, else the key in $JOBPORT_HOME/admin.key).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -65,7 +65,10 @@ PipelineTypeOpt = Annotated[str | None, typer.Option(
 def _admin_key() -> str | None:
     from jobport.config import Settings
 
-    path = Settings().home / "admin.key"
+    settings = Settings()
+    if settings.admin_key:
+        return settings.admin_key
+    path = settings.home / "admin.key"
     try:
         return path.read_text().strip() or None
     except OSError:
@@ -77,8 +80,8 @@ def connect(url: str, api_key: str | None) -> Iterator[JobportClient]:
     """A client for the command; turns API and network errors into exit code 1."""
     key = api_key or _admin_key()
     if not key:
-        raise typer.BadParameter("no API key: pass --api-key, set JOBPORT_API_KEY, or run where "
-                                 "$JOBPORT_HOME/admin.key exists", param_hint="--api-key")
+        raise typer.BadParameter("no API key: pass --api-key, set JOBPORT_API_KEY or JOBPORT_ADMIN_KEY, "
+                                 "or run where $JOBPORT_HOME/admin.key exists", param_hint="--api-key")
     try:
         with JobportClient(url, key, timeout=60.0) as client:
             yield client

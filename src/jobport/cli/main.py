@@ -6,7 +6,7 @@ import enum
 import json
 import signal
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,7 +15,13 @@ from rich.markup import escape
 from jobport.cli.apps import register as register_app_commands
 from jobport.cli.callbacks import register as register_callback_commands  # callbacks
 from jobport.cli.client import register as register_client_commands
+from jobport.cli.limits import register as register_limit_commands
+from jobport.cli.retention import register as register_retention_commands
 from jobport.config import EngineSettings, Settings
+
+if TYPE_CHECKING:
+    from jobport.domain.errors import DomainError
+    from jobport.services.context import AppContext
 
 app = typer.Typer(help="jobport: self-hosted batch jobs API for ML pipelines.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (works on the database directly).", no_args_is_help=True)
@@ -36,6 +42,8 @@ class ExecutorKind(enum.StrEnum):
     ray = "ray"
 register_client_commands(app)  # files ..., jobs ..., submit (cli/client.py)
 register_app_commands(app)  # apps ..., usage (cli/apps.py)
+register_limit_commands(app)  # limits set (cli/limits.py)
+register_retention_commands(app)  # retention set (cli/retention.py)
 register_callback_commands(app)  # callbacks ... (cli/callbacks.py)
 
 
@@ -66,7 +74,7 @@ def serve(
                   f"home={settings.home.resolve()} db={database}")
     if settings.role != "scheduler":
         for surface in SURFACES:
-            console.print(f"  {surface.name:<10} {base}{surface.prefix}")
+            console.print(f"  {surface.name:<10} {base}{surface.client_base}")
         console.print(f"  {'docs':<10} {base}/docs")
     console.print(f"  {'ready':<10} {base}/readyz")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
@@ -97,29 +105,95 @@ def _serve_settings(workers: int | None, role: Role | None, executor: ExecutorKi
         raise typer.Exit(2) from err
 
 
+class KeyScope(enum.StrEnum):
+    admin = "admin"
+    org = "org"
+    app = "app"
+
+
+def _operator_context() -> AppContext:
+    """The key commands work on the database directly, with the operator's rights."""
+    from jobport.server import build_context
+    from jobport.store.db import migrate
+
+    ctx = build_context(Settings())
+    migrate(ctx.db)
+    return ctx
+
+
+def _fail(error: DomainError) -> NoReturn:
+    from jobport.domain.errors import join_sentences
+
+    Console(stderr=True).print(f"[red]error:[/red] {escape(join_sentences(error.message, error.suggestion))}")
+    raise typer.Exit(1) from None
+
+
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="Org name (created if new).")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
     app_ref: Annotated[str | None, typer.Option("--app", help="Bind the key to this app (name or id) of ORG: "
-                                                "the Gravity surface runs that app for it.")] = None,
+                                                "the key sees only that app's jobs, files and usage, and the "
+                                                "Gravity surface runs that app for it.")] = None,
+    scope: Annotated[KeyScope | None, typer.Option(help="admin: operate the server (orgs, every org's keys); "
+                                                   "org: everything of ORG; app: only the app of --app. "
+                                                   "Default: app with --app, else org.")] = None,
 ) -> None:
     """Create an API key for ORG and print it (shown once)."""
     from jobport.domain.errors import DomainError
-    from jobport.server import build_context
     from jobport.services import auth
-    from jobport.store.db import migrate
 
-    ctx = build_context(Settings())
-    migrate(ctx.db)
-
+    ctx = _operator_context()
     try:
-        org_id, key = auth.create_key(ctx, org, name, app_ref)
+        org_id, key = auth.create_key(ctx, org, name, app_ref, scope.value if scope else None)
     except DomainError as e:
-        Console(stderr=True).print(f"[red]error:[/red] {e.message}. {e.suggestion}")
-        raise typer.Exit(1) from None
+        _fail(e)
     Console(stderr=True).print(f"org {org} ({org_id})", style="dim", highlight=False)
     print(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    org: Annotated[str | None, typer.Option(help="Only this org's keys (name or id).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API keys (never their secrets), revoked ones included."""
+    from rich.table import Table
+
+    from jobport.domain.errors import DomainError
+    from jobport.services import auth
+
+    ctx = _operator_context()
+    try:
+        found = auth.all_keys(ctx, org, 0, 100_000)
+    except DomainError as e:
+        _fail(e)
+    rows = [{"id": k.id, "prefix": k.prefix, "org_id": k.org_id, "scope": k.scope, "app_id": k.app_id,
+             "name": k.name, "created_at": k.created_at.isoformat(),
+             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in found.items]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "prefix", "org", "scope", "app", "name", "created", "revoked")
+    for r in rows:
+        table.add_row(*(escape(str(r[c] or "-")) for c in ("id", "prefix", "org_id", "scope", "app_id", "name",
+                                                           "created_at", "revoked_at")))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_...), from `jobport keys list`.")]
+                ) -> None:
+    """Revoke an API key: it answers 401 from the next request on."""
+    from jobport.domain.errors import DomainError
+    from jobport.services import auth
+
+    ctx = _operator_context()
+    try:
+        row = auth.revoke_key(ctx, None, key_id)
+    except DomainError as e:
+        _fail(e)
+    Console(stderr=True).print(f"revoked {row.id} ({row.prefix}..., org {row.org_id})", highlight=False)
 
 
 @models_app.command("list")

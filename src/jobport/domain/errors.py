@@ -14,6 +14,16 @@ class Problem:
     suggestion: str = ""
     code: str = "invalid_request"
 
+    def sentence(self) -> str:
+        """The message and the suggestion as one text, punctuated once between them."""
+        return join_sentences(self.message, self.suggestion)
+
+
+def join_sentences(*parts: str) -> str:
+    """`parts` joined as sentences: each ends with one full stop ("URL." + "Use …", never "URL.. Use")."""
+    texts = [p.strip() for p in parts if p and p.strip()]
+    return " ".join(t if t.endswith((".", "!", "?")) else f"{t}." for t in texts)
+
 
 class DomainError(Exception):
     status_code = 400

@@ -2,7 +2,10 @@
 of them travel in chunks. Pure functions over what the scheduler read; `scheduler._dispatch` runs
 the plan (lease, status moves, tasks) and `chunk_units` packs the leased tasks.
 
-Rules, in queue order (priority, then age):
+Rules, in queue order (priority, then fair share across orgs, then age):
+- among jobs of equal priority, orgs take turns: each next input goes to the org with the fewest
+  inputs in flight (on a tie, the org served longest ago: `Turns`), to its oldest job that wants
+  more (so one org's backlog delays another org's job by at most one task slot);
 - a job gets up to `parallelism` inputs in flight; each input of a regular job takes one executor
   slot;
 - a small job (at most `chunk_max_records` records, e.g. a super.AI job) joins the open chunk of its
@@ -48,38 +51,115 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+class Turns:
+    """When each org last got a task slot, counted across passes: of orgs with as many inputs in
+    flight, the one served longest ago goes first (orgs take turns even when nothing is in flight)."""
+
+    def __init__(self) -> None:
+        self._clock = 0
+        self._last: dict[str | None, int] = {}
+
+    def last(self, org: str | None) -> int:
+        return self._last.get(org, -1)
+
+    def served(self, org: str | None) -> None:
+        self._clock += 1
+        self._last[org] = self._clock
+
+
 def plan_dispatch(jobs: Sequence[RunnableJob], in_flight: Mapping[str, int], free: int, rules: ChunkRules,
-                  now: datetime, solo: Collection[str] = ()) -> DispatchPlan:
-    """The leases of one pass for `free` executor slots (see the module for the rules)."""
+                  now: datetime, solo: Collection[str] = (), turns: Turns | None = None) -> DispatchPlan:
+    """The leases of one pass for `free` executor slots (see the module for the rules); `turns`
+    (the scheduler's, kept across passes) is updated with the orgs served."""
     plan = DispatchPlan()
-    open_chunks: dict[str, list[RunnableJob]] = {}  # worker key -> the jobs of its open chunk
-    sizes: dict[str, int] = {}  # worker key -> inputs in its open chunk
-    chunks: list[tuple[list[RunnableJob], str]] = []
-    for job in jobs:
-        want = job.parallelism - in_flight.get(job.id, 0)
-        if want <= 0:
-            continue
-        if not rules.is_small(job) or job.id in solo:
-            if free <= 0:
-                continue
-            plan.wants[job.id] = min(want, free)
-            free -= plan.wants[job.id]
-            continue
-        members = open_chunks.get(job.worker_key)
-        if members is None or sizes[job.worker_key] >= rules.size:
-            if free <= 0:
-                continue
-            free -= 1
-            members = open_chunks[job.worker_key] = []
-            sizes[job.worker_key] = 0
-            chunks.append((members, job.worker_key))
-        take = min(want, rules.size - sizes[job.worker_key])
-        members.append(job)
-        sizes[job.worker_key] += take
-        plan.wants[job.id] = take
-        plan.chunked.add(job.id)
-    _hold_lingering(plan, chunks, sizes, rules, now)
+    slots = _Slots(rules, free, solo)
+    for level in _priority_levels(jobs):
+        _serve_in_turns(level, in_flight, slots, plan, turns or Turns())
+    _hold_lingering(plan, slots.chunks, slots.sizes, rules, now)
     return plan
+
+
+def _priority_levels(jobs: Sequence[RunnableJob]) -> list[list[RunnableJob]]:
+    """The jobs split into runs of equal priority, in queue order (the caller sorts by priority)."""
+    levels: list[list[RunnableJob]] = []
+    for job in jobs:
+        if levels and levels[-1][0].priority == job.priority:
+            levels[-1].append(job)
+        else:
+            levels.append([job])
+    return levels
+
+
+def _serve_in_turns(jobs: Sequence[RunnableJob], in_flight: Mapping[str, int], slots: _Slots,
+                    plan: DispatchPlan, turns: Turns) -> None:
+    """Fair share among the orgs of one priority: the next input always goes to the org with the
+    fewest inputs in flight (on a tie: the one served longest ago, then the one whose oldest job is
+    older), to its oldest job that still wants some; an org's backlog delays another org's job by
+    at most one task slot."""
+    queues: dict[str | None, list[RunnableJob]] = {}
+    load: dict[str | None, int] = {}
+    wants: dict[str, int] = {}
+    for job in jobs:
+        load[job.org_id] = load.get(job.org_id, 0) + in_flight.get(job.id, 0)
+        want = job.parallelism - in_flight.get(job.id, 0)
+        if want > 0:
+            queues.setdefault(job.org_id, []).append(job)
+            wants[job.id] = want
+    first = {org: i for i, org in enumerate(queues)}
+    while queues:
+        org = min(queues, key=lambda o: (load[o], turns.last(o), first[o]))
+        job = queues[org][0]
+        took = slots.take(job, wants[job.id])
+        chunked = slots.chunked(job)
+        if took:
+            plan.wants[job.id] = plan.wants.get(job.id, 0) + took
+            if chunked:
+                plan.chunked.add(job.id)
+            wants[job.id] -= took
+            load[org] += took
+            turns.served(org)
+        if not took or not wants[job.id] or chunked:  # a small job joins one chunk per pass
+            queues[org].pop(0)
+            if not queues[org]:
+                del queues[org]
+
+
+class _Slots:
+    """The executor's free slots as one pass hands them out: a regular job's input takes a slot;
+    a small job's inputs join the open chunk of its worker key (a full chunk opens the next, which
+    takes a slot)."""
+
+    def __init__(self, rules: ChunkRules, free: int, solo: Collection[str]) -> None:
+        self.rules = rules
+        self.free = free
+        self.solo = solo
+        self.open_chunks: dict[str, list[RunnableJob]] = {}  # worker key -> the jobs of its open chunk
+        self.sizes: dict[str, int] = {}  # worker key -> inputs in its open chunk
+        self.chunks: list[tuple[list[RunnableJob], str]] = []
+
+    def chunked(self, job: RunnableJob) -> bool:
+        return self.rules.is_small(job) and job.id not in self.solo
+
+    def take(self, job: RunnableJob, want: int) -> int:
+        """How many of `want` inputs of `job` this pass can start now (regular jobs: one per turn)."""
+        if not self.chunked(job):
+            if self.free <= 0:
+                return 0
+            self.free -= 1
+            return 1
+        key = job.worker_key
+        members = self.open_chunks.get(key)
+        if members is None or self.sizes[key] >= self.rules.size:
+            if self.free <= 0:
+                return 0
+            self.free -= 1
+            members = self.open_chunks[key] = []
+            self.sizes[key] = 0
+            self.chunks.append((members, key))
+        take = min(want, self.rules.size - self.sizes[key])
+        members.append(job)
+        self.sizes[key] += take
+        return take
 
 
 def _hold_lingering(plan: DispatchPlan, chunks: list[tuple[list[RunnableJob], str]], sizes: Mapping[str, int],

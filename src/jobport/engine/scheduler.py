@@ -39,7 +39,7 @@ from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload, ReferenceFile, component_config, component_resources
 from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
 from jobport.engine import lifecycle
-from jobport.engine.dispatch import ChunkRules, chunk_units, plan_dispatch, shared_config
+from jobport.engine.dispatch import ChunkRules, Turns, chunk_units, plan_dispatch, shared_config
 from jobport.engine.executors.base import Executor, ExecutorUnavailable
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, ItemResult, Task, WorkerMessage
@@ -101,6 +101,7 @@ class Scheduler:
         self._chunk_rules = ChunkRules(engine.chunk_size, engine.chunk_max_records, engine.chunk_linger_seconds)
         self._recheck_at: float | None = None  # when a chunk held back to fill up may go
         self._solo: set[str] = set()  # jobs whose chunk died with its worker: their inputs now go alone
+        self._turns = Turns()  # when each org last got a task slot: fair share across passes
         self._versions: dict[tuple[str | None, str | None], _VersionParts] = {}  # app versions are immutable
         self._app_configs: dict[tuple[str | None, str | None, bytes], dict[str, Any]] = {}
         self._stale_after_commit: list[str] = []  # blobs of preempted attempts, deleted after the commit
@@ -393,7 +394,7 @@ class Scheduler:
         with transaction(self.sessions) as session, session.no_autoflush:
             # Jobs ahead in the queue may have all their inputs in flight already: look past them.
             candidates = job_store.runnable_jobs(session, limit=free * rules.size + len(in_flight) + 10)
-            plan = plan_dispatch(candidates, in_flight, free, rules, utcnow(), self._solo)
+            plan = plan_dispatch(candidates, in_flight, free, rules, utcnow(), self._solo, self._turns)
             if plan.recheck_in is not None:
                 self._recheck_at = time.monotonic() + plan.recheck_in
             jobs = {job.id: job for job in candidates if job.id in plan.wants}
@@ -588,7 +589,7 @@ class Scheduler:
 
     def _on_load_failed(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
-        job_store.release_inputs(session, [m.input_id])
+        job_store.fail_unfinished_inputs(session, m.job_id, f"not run: {d['message']}")
         self.transitions.move(session, m.job_id, JobStatus.FAILED, d["message"], level="ERROR",
                            event_type="job.failed", payload={"error_code": d.get("code")},
                            values={"error": {"code": d.get("code"), "message": d["message"]}})
@@ -633,16 +634,19 @@ class Scheduler:
         statuses = job_store.job_statuses(session, job_ids)
         candidates = [j for j in job_ids if statuses.get(j) in FINALIZABLE]
         completed: dict[str, tuple[str, dict[str, Any] | None]] = {}
-        for job_id, counts in job_store.input_counts(session, candidates).items():
+        all_counts = job_store.input_counts(session, candidates)
+        failing = [j for j, c in all_counts.items() if not (c["pending"] or c["processing"] or c["completed"])
+                   and c["failed"]]
+        first_errors = job_store.first_input_errors(session, failing)
+        for job_id, counts in all_counts.items():
             if counts["pending"] or counts["processing"]:
                 continue
             summary: dict[str, Any] = {"completed": counts["completed"], "failed": counts["failed"]}
-            if counts["completed"] == 0 and counts["failed"] > 0:
-                self.transitions.move(session, job_id, JobStatus.FAILED, f"All {counts['failed']} inputs failed",
-                                      level="ERROR", event_type="job.failed", payload=summary,
-                                      values={"error": {"code": "all_inputs_failed",
-                                                        "message": f"All {counts['failed']} inputs failed; "
-                                                                   "see the job events"}})
+            if job_id in failing:
+                message = _all_failed_message(counts["failed"], first_errors.get(job_id))
+                self.transitions.move(session, job_id, JobStatus.FAILED, message, level="ERROR",
+                                      event_type="job.failed", payload=summary,
+                                      values={"error": {"code": "all_inputs_failed", "message": message}})
             else:
                 completed[job_id] = (f"Completed: {counts['completed']} inputs completed, {counts['failed']} failed",
                                      summary)
@@ -652,6 +656,15 @@ class Scheduler:
         self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
         self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
                                    event_type="job.completed", level="SUCCESS", details=completed)
+
+
+def _all_failed_message(failed: int, first_error: str | None) -> str:
+    """The error of a job whose every input failed: what went wrong, in the job's own error (no
+    need to read the events, which not every surface shows)."""
+    subject = "The input failed" if failed == 1 else f"All {failed} inputs failed"
+    if not first_error:
+        return f"{subject}; see the job events"
+    return f"{subject}: {first_error}" if failed == 1 else f"{subject}; the first: {first_error}"
 
 
 def _progress_metrics(d: dict[str, Any]) -> dict[str, Any]:

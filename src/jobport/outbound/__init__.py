@@ -10,10 +10,13 @@ from jobport.outbound.fetch import (
     post_json_guarded,
 )
 from jobport.outbound.guard import UrlGuard, UrlRefused, UrlUnreachable, describe_address, redact_url, system_resolver
+from jobport.outbound.offpool import FetchBusy, FetchPool
 
 __all__ = [
     "FETCH_ERROR_KINDS",
+    "FetchBusy",
     "FetchError",
+    "FetchPool",
     "FetchResult",
     "GuardedTransport",
     "UrlGuard",

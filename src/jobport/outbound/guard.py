@@ -9,7 +9,8 @@ resolved address is not publicly routable:
   that is not globally routable (documentation, benchmarking, ...);
 - the same addresses wrapped in IPv6: IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96) and 6to4
   (2002::/16);
-- cloud metadata endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200).
+- cloud metadata and credential endpoints (169.254.169.254, the ECS task credentials endpoint
+  169.254.170.2, fd00:ec2::254, 100.100.100.200).
 
 Names that always mean this machine (`localhost`, `*.localhost`) are refused without resolving them.
 
@@ -43,7 +44,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
 
 METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 METADATA_HOSTNAMES = frozenset(
     {"metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal"}
@@ -54,8 +56,7 @@ _PRIVATE = tuple(
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_FIX = ("Use a URL on a publicly reachable host; an operator can allow trusted internal hosts "
-        "(allow_private / allowed_networks).")
+_PUBLIC = "Use a URL on a publicly reachable host"
 
 
 class UrlRefused(ValueError):
@@ -130,8 +131,13 @@ class UrlGuard:
         allowed_schemes: Iterable[str] = ("http", "https"),
         resolver: Resolver | None = None,
         allowed_networks: Iterable[str | IPNetwork] = (),
+        setting: str = "",
     ) -> None:
+        """`setting` names the environment variable that sets `allow_private` for this guard's
+        callers; refusal messages tell the operator to use it."""
         self.allow_private = allow_private
+        self._fix = (f"{_PUBLIC}; an operator can allow trusted internal hosts with {setting}=true."
+                     if setting else f"{_PUBLIC}.")
         self.allowed_schemes = tuple(s.lower() for s in allowed_schemes)
         self._resolve = resolver or system_resolver
         self._allowed_networks = tuple(ipaddress.ip_network(n) for n in allowed_networks)
@@ -174,9 +180,9 @@ class UrlGuard:
 
     def _check_name(self, host: str, shown: str) -> None:
         if host in METADATA_HOSTNAMES:
-            raise UrlRefused(f"refused {shown}: {host} is a cloud metadata endpoint, never fetched. {_FIX}")
+            raise UrlRefused(f"refused {shown}: {host} is a cloud metadata endpoint, never fetched. {_PUBLIC}.")
         if not self.allow_private and (host == "localhost" or host.endswith(".localhost")):
-            raise UrlRefused(f"refused {shown}: {host} names this machine (loopback). {_FIX}")
+            raise UrlRefused(f"refused {shown}: {host} names this machine (loopback). {self._fix}")
 
     def _addresses(self, host: str, port: int, shown: str) -> list[IPAddress]:
         literal = _parse_ip(host)
@@ -200,7 +206,7 @@ class UrlGuard:
         if self._is_opened(address):
             return
         subject = str(address) if _parse_ip(host) is not None else f"{host} resolves to {address}, which"
-        raise UrlRefused(f"refused {shown}: {subject} is not public: {reason}. {_FIX}")
+        raise UrlRefused(f"refused {shown}: {subject} is not public: {reason}. {self._fix}")
 
     def _is_opened(self, address: IPAddress) -> bool:
         unwrapped = _embedded_ipv4(address) or address

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, ClassVar, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 PortMode = Literal["plain_file_list", "n_shot_file_list"]
+RUN_PORT = "run"  # the tracked input of a `runs_once` pipeline's job (an empty JSON record)
 Distribute = Literal["scatter", "replicate"]
 EventLevel = Literal["INFO", "WARN", "ERROR", "SUCCESS", "FAILED"]
 
@@ -133,6 +134,9 @@ class PipelineSpec:
     pricing: Pricing = field(default_factory=Pricing)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     resources: Resources = field(default_factory=Resources)  # of one warm worker (executor `ray`)
+    # A pipeline whose inputs are all references (e.g. an evaluation over labelled recordings) runs
+    # once per job: the job gets one tracked input of its own, `RUN_PORT`, processed like any other.
+    runs_once: bool = False
 
     def input_port(self, name: str) -> Port | None:
         return next((p for p in self.inputs if p.name == name), None)
@@ -307,6 +311,18 @@ class Pipeline(Protocol):
         """Warnings about the config to record as WARN events when the job is created. Optional."""
         ...
 
+    def check_references(self, config: BaseModel, references: Sequence[FileRef]) -> Iterator[CreateProblem]:
+        """Checks that read an app version's reference files when the version is created (e.g. the
+        model loads and matches the declared features and outputs), so that a broken app is a 400
+        instead of jobs that fail and are billed. Optional; runs in the API process."""
+        ...
+
+    def check_files(self, config: BaseModel, files: Sequence[FileRef]) -> Iterator[CreateProblem]:
+        """Checks that read a job's input files at creation (tracked and reference inputs), after
+        `check_create` found nothing: problems only the content shows (a training file with one
+        class). Optional; runs in the API process outside any transaction, so keep it bounded."""
+        ...
+
     def load_key(self, config: BaseModel) -> Any:
         """The part of the config `load` depends on (JSON-able)."""
         ...
@@ -338,6 +354,12 @@ class PipelineBase:
 
     def config_warnings(self, config: BaseModel) -> list[str]:
         return []
+
+    def check_references(self, config: BaseModel, references: Sequence[FileRef]) -> Iterator[CreateProblem]:
+        return iter(())
+
+    def check_files(self, config: BaseModel, files: Sequence[FileRef]) -> Iterator[CreateProblem]:
+        return iter(())
 
     def configure(self, host: HostContext) -> None:
         return None

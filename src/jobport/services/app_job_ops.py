@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
 from jobport.callbacks import outbox
+from jobport.domain.bounds import stored_int
 from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import TERMINAL, JobStatus, from_superai_status, superai_status
@@ -52,11 +53,12 @@ class JobFilter:
     id_search: str | None = None
 
 
-def app_of(ctx: AppContext, org_id: str, app_ref: str) -> App:
-    """The org's app by UUID (or name); 404 for an unknown app and for another org's."""
+def app_of(ctx: AppContext, org_id: str, app_ref: str, only_app: str | None = None) -> App:
+    """The org's app by UUID (or name); 404 for an unknown app, for another org's, and for another
+    app than `only_app` (an app key's)."""
     with ctx.sessions() as session:
         app = app_store.get(session, org_id, app_ref)
-    if app is None:
+    if app is None or (only_app is not None and app.id != only_app):
         raise NotFound(f"app {app_ref} not found", field="app_id", suggestion="Use the app's UUID (GET /v0.5/apps).")
     return app
 
@@ -70,27 +72,30 @@ def page_size(ctx: AppContext, requested: int | None) -> int:
     return size
 
 
-def queue_parked(ctx: AppContext, org_id: str, app_ref: str, job_refs: Collection[str] | None) -> int:
+def queue_parked(ctx: AppContext, org_id: str, app_ref: str, job_refs: Collection[str] | None,
+                 only_app: str | None = None) -> int:
     """Queue the app's parked jobs: all of them, or those named (numeric id or uuid) in `job_refs`."""
-    return control.queue_parked(ctx, org_id, app_of(ctx, org_id, app_ref).id, job_refs)
+    return control.queue_parked(ctx, org_id, app_of(ctx, org_id, app_ref, only_app).id, job_refs)
 
 
-def find_job(ctx: AppContext, org_id: str, ref: str, surface: str) -> Job:
-    """A job of `surface` by numeric id or uuid."""
+def find_job(ctx: AppContext, org_id: str, ref: str, surface: str, only_app: str | None = None) -> Job:
+    """A job of `surface` by numeric id or uuid (of app `only_app` if given: an app key's)."""
+    seq = stored_int(ref)  # None for digits past the 64-bit range too: they match no uuid either
     with ctx.sessions() as session:
-        job = (job_store.get_by_seq(session, org_id, int(ref)) if ref.isdigit()
+        job = (job_store.get_by_seq(session, org_id, seq) if seq is not None
                else job_store.get_by_uuid(session, org_id, ref))
-    if job is None or job.surface != surface:
+    if job is None or job.surface != surface or (only_app is not None and job.app_id != only_app):
         raise NotFound(f"job {ref} not found")
     return job
 
 
-def _statuses(f: JobFilter) -> tuple[set[str] | None, bool]:
-    """The internal statuses `statusIn` names (None: all) and whether it asks for REVIEWED only."""
+def _statuses(f: JobFilter) -> tuple[set[str] | None, ColumnElement[bool] | None]:
+    """The internal statuses `statusIn` names (None: all) and, when it names only one of COMPLETED
+    and REVIEWED (both are COMPLETED inside, told apart by `reviewed_at`), the condition that keeps
+    the other one out."""
     if not f.status_in:
-        return None, False
+        return None, None
     internal: set[str] = set()
-    reviewed_only = False
     for word in f.status_in:
         try:
             internal |= {s.value for s in from_superai_status(word)}
@@ -98,15 +103,20 @@ def _statuses(f: JobFilter) -> tuple[set[str] | None, bool]:
             raise Invalid(f"statusIn: unknown status {word!r}", field="statusIn",
                           suggestion="Use PENDING, SCHEDULED, IN_PROGRESS, SUSPENDED, COMPLETED, REVIEWED, FAILED, "
                                      "CANCELED or EXPIRED.") from None
-        reviewed_only |= word.strip().upper() == "REVIEWED" and len(f.status_in) == 1
-    return internal, reviewed_only
+    words = {word.strip().upper() for word in f.status_in}
+    other_than_completed = Job.status != JobStatus.COMPLETED.value
+    if "REVIEWED" in words and "COMPLETED" not in words:
+        return internal, or_(other_than_completed, Job.reviewed_at.is_not(None))
+    if "COMPLETED" in words and "REVIEWED" not in words:
+        return internal, or_(other_than_completed, Job.reviewed_at.is_(None))
+    return internal, None
 
 
 def _conditions(session: Session, f: JobFilter) -> tuple[set[str] | None, list[ColumnElement[bool]], bool]:
     """(internal statuses or None, the other filters as conditions, whether they pick a few rows:
     one batch or one job)."""
-    statuses, reviewed_only = _statuses(f)
-    where: list[ColumnElement[bool]] = []
+    statuses, review = _statuses(f)
+    where: list[ColumnElement[bool]] = [] if review is None else [review]
     if f.created_start:
         where.append(Job.created_at >= f.created_start)
     if f.created_end:
@@ -115,8 +125,6 @@ def _conditions(session: Session, f: JobFilter) -> tuple[set[str] | None, list[C
         where.append(Job.completed_at >= f.completed_start)
     if f.completed_end:
         where.append(Job.completed_at <= f.completed_end)
-    if reviewed_only:
-        where.append(Job.reviewed_at.is_not(None))
     if f.correct is not None:
         where.append(Job.correct.is_(f.correct))
     if f.tags:
@@ -125,7 +133,8 @@ def _conditions(session: Session, f: JobFilter) -> tuple[set[str] | None, list[C
         where.append(Job.batch_id == f.batch_id)
     if f.id_search:
         ref = f.id_search.strip()
-        where.append(Job.seq == int(ref) if ref.isdigit() else Job.uuid == ref)
+        seq = stored_int(ref)  # digits past the 64-bit range compare with the uuid: they match nothing
+        where.append(Job.seq == seq if seq is not None else Job.uuid == ref)
     return statuses, where, bool(f.batch_id or f.id_search)
 
 

@@ -8,6 +8,7 @@ null` on the Gravity surface means the latest active version (the most recently 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,7 +21,7 @@ from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.ids import new_id
 from jobport.domain.times import iso_utc
 from jobport.pipelines.registry import deep_merge, default_config
-from jobport.pipelines.sdk import FileFacts, Pipeline
+from jobport.pipelines.sdk import FileFacts, FileRef, Pipeline
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
 from jobport.services.jobs.draft import ResourcesIn, config_problems
@@ -77,8 +78,17 @@ class AppCreate(AppVersionCreate, AppSettings):
 Reference = tuple[str, File, dict[str, Any]]
 
 
-def _validated_version(ctx: AppContext, session: Session, org_id: str, pipeline_key: str, body: AppVersionCreate
-                       ) -> tuple[Pipeline, str, dict[str, Any], list[Reference], PricingIn]:
+def _reference_file_problems(ctx: AppContext, pipeline: Pipeline, config: BaseModel,
+                             refs: list[Reference]) -> list[Problem]:
+    """What the pipeline finds reading the version's reference files (the model loads...)."""
+    files = [FileRef(input_id=f.uid, port_name=port, file_id=f.file_id, filename=f.file_id, metadata=meta,
+                     sha256=f.sha256, num_bytes=f.num_bytes, opener=partial(ctx.blobs.open, f.blob_key),
+                     path=ctx.blobs.local_path(f.blob_key)) for port, f, meta in refs]
+    return [Problem(p.message, p.field, p.suggestion, p.code) for p in pipeline.check_references(config, files)]
+
+
+def _validated_version(ctx: AppContext, session: Session, org_id: str, pipeline_key: str, body: AppVersionCreate,
+                       check_files: bool = True) -> tuple[Pipeline, str, dict[str, Any], list[Reference], PricingIn]:
     row = pipeline_service.resolve(session, pipeline_key, body.pipeline_version)
     pipeline = ctx.registry.get(row.pipeline_key, row.pipeline_version)
     if pipeline is None:
@@ -116,6 +126,8 @@ def _validated_version(ctx: AppContext, session: Session, org_id: str, pipeline_
         facts = {port: [FileFacts(f.file_id, f.num_bytes, f.attributes, meta) for p, f, meta in refs if p == port]
                  for port in body.references}
         problems += [Problem(p.message, p.field, p.suggestion, p.code) for p in pipeline.check_create(config, facts)]
+    if not problems and config is not None and check_files:
+        problems += _reference_file_problems(ctx, pipeline, config, refs)
     if problems:
         raise Invalid.from_problems(problems)
     assert config is not None
@@ -148,7 +160,9 @@ def _insert_version(session: Session, app: App, body: AppVersionCreate, pipeline
     return row
 
 
-def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
+def create_app(ctx: AppContext, org_id: str, body: AppCreate, check_files: bool = True) -> App:
+    """A new app and its first version. `check_files=False` skips reading the reference files (the
+    built-in example app, whose model is made by the server itself, at first start)."""
     if body.batch_callback_url:
         validate_callback_url(body.batch_callback_url, guard_for(ctx.settings), field="batch_callback_url")
     app_id = str(uuid.uuid4())
@@ -156,7 +170,8 @@ def create_app(ctx: AppContext, org_id: str, body: AppCreate) -> App:
         if app_store.get(session, org_id, body.name) is not None:
             raise Conflict(f"an app named {body.name!r} already exists", field="name", code="app_exists",
                            suggestion="Pick another name, or add a version to the existing app.")
-        _, pipeline_version, config, refs, pricing = _validated_version(ctx, session, org_id, body.pipeline_key, body)
+        _, pipeline_version, config, refs, pricing = _validated_version(ctx, session, org_id, body.pipeline_key, body,
+                                                                        check_files)
     references = _copy_references(ctx, app_id, body.version, refs)
     now = utcnow()
     try:
@@ -201,10 +216,11 @@ def _app_row(session: Session, app_id: str) -> App:
     return row
 
 
-def get_app(ctx: AppContext, org_id: str, app_ref: str) -> App:
+def get_app(ctx: AppContext, org_id: str, app_ref: str, only_app: str | None = None) -> App:
+    """The org's app by id or name; 404 also for another app than `only_app` (an app key's)."""
     with ctx.sessions() as session:
         app = app_store.get(session, org_id, app_ref)
-    if app is None:
+    if app is None or (only_app is not None and app.id != only_app):
         raise NotFound(f"app {app_ref!r} not found", field="app_id", suggestion="List apps with GET /v0.5/apps.")
     return app
 
@@ -256,15 +272,21 @@ def resolve_version(session: Session, app: App, version: str | None) -> AppVersi
     return row
 
 
-def list_apps(ctx: AppContext, org_id: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+def list_apps(ctx: AppContext, org_id: str, offset: int, limit: int,
+              only_app: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The org's apps, newest first; `only_app` (an app key's app): that one alone."""
     with ctx.sessions() as session:
-        rows, total = app_store.list_apps(session, org_id, offset, limit)
+        if only_app is None:
+            rows, total = app_store.list_apps(session, org_id, offset, limit)
+        else:
+            own = [a for a in [app_store.get_any(session, only_app)] if a is not None and a.org_id == org_id]
+            rows, total = own[offset:offset + limit], len(own)
         versions = app_store.versions(session, [r.id for r in rows])
     return [public(r, versions[r.id]) for r in rows], total
 
 
-def get_public(ctx: AppContext, org_id: str, app_ref: str) -> dict[str, Any]:
-    app = get_app(ctx, org_id, app_ref)
+def get_public(ctx: AppContext, org_id: str, app_ref: str, only_app: str | None = None) -> dict[str, Any]:
+    app = get_app(ctx, org_id, app_ref, only_app)
     with ctx.sessions() as session:
         versions = app_store.versions(session, [app.id])[app.id]
     return public(app, versions)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +19,7 @@ from jobport.blobs.base import BlobStore
 from jobport.blobs.signing import UrlSigner
 from jobport.config import Settings
 from jobport.pipelines.registry import Registry
+from jobport.services.limits import LimitState
 from jobport.services.transitions import Transitions
 
 
@@ -53,6 +57,34 @@ def load_or_create_secret(settings: Settings) -> bytes:
     return value.encode()
 
 
+class TtlCache:
+    """A small thread-safe map whose entries expire `ttl` seconds after they were put (hand-written:
+    a dict and a lock are all it needs; size is bounded by dropping the oldest entries)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, key: Any, ttl: float) -> Any | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or time.monotonic() - found[0] > ttl:
+                return None
+            return found[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 @dataclass
 class AppContext:
     settings: Settings
@@ -63,6 +95,8 @@ class AppContext:
     registry: Registry
     transitions: Transitions
     scheduler: SchedulerControl | None = field(default=None)
+    limit_state: LimitState = field(default_factory=LimitState)  # this process's rate and fetch counts
+    key_cache: TtlCache = field(default_factory=TtlCache)  # API key lookups (services.auth)
 
     def wake_scheduler(self) -> None:
         if self.scheduler is not None:

@@ -4,6 +4,7 @@ trained from the dataset bundled in scikit-learn, exported to ONNX) hosted with 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,17 @@ MODEL_FILE = "iris-classifier.onnx"
 PIPELINE = "tabular-model"
 # Gravity's documented example: 3 records -> 1 record group -> 20 units ($0.020).
 PRICING = app_service.PricingIn(records_per_group=1000, units_per_group=20)
+
+
+def write_example_model(dest_dir: Path) -> tuple[Path, Path]:
+    """The example app's model and config as files for `jobport apps create`: (model.onnx path,
+    config JSON path). Trains in a child process, like the server does."""
+    from jobport.pipelines.builtin.tabular.example import build_example_model
+
+    model = build_example_model(dest_dir, isolated=True)
+    config = Path(dest_dir) / "iris-config.json"
+    config.write_text(json.dumps(model.config, indent=2) + "\n")
+    return model.path, config
 
 
 def example_key_path(ctx: AppContext) -> Path:
@@ -53,11 +65,10 @@ def register_example_app(ctx: AppContext) -> str | None:
         description="Iris species from sepal_length, sepal_width, petal_length, petal_width (cm): a scikit-learn "
                     "logistic regression exported to ONNX. Outputs label and one probability per species.",
     )
-    app = app_service.create_app(ctx, org_id, body)
+    app = app_service.create_app(ctx, org_id, body, check_files=False)  # keep onnxruntime out of the server
     file_service.delete(ctx, org_id, MODEL_FILE)  # the app version keeps its own copy of the model
     with transaction(ctx.sessions) as session:
         org = orgs.get_or_create_org(session, ctx.settings.default_org)
-        row, plaintext = orgs.add_key(session, org, name=f"{EXAMPLE_APP} (example app)")
-        row.app_id = app.id
+        _, plaintext = orgs.add_key(session, org, name=f"{EXAMPLE_APP} (example app)", scope="app", app_id=app.id)
     write_secret_file(example_key_path(ctx), plaintext)
     return plaintext

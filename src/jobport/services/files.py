@@ -15,12 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
 from jobport.domain.errors import DomainError, Invalid, NotFound
 from jobport.domain.ids import new_id
 from jobport.domain.times import iso_utc
 from jobport.services.context import AppContext
+from jobport.store import apps as app_store
 from jobport.store import files as file_store
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import File, JobOutput
@@ -147,9 +149,19 @@ def new_file_uid() -> str:
     return new_id("fil")
 
 
-def get(ctx: AppContext, org_id: str, file_id: str) -> File:
+def app_file_uids(session: Session, app_id: str) -> set[str]:
+    """The files an app key sees: those its app's versions were made from (by uid, so a file
+    uploaded again under the same name is not its app's any more)."""
+    versions = app_store.versions(session, [app_id])[app_id]
+    return {ref["file_uid"] for v in versions for ref in v.references if ref.get("file_uid")}
+
+
+def get(ctx: AppContext, org_id: str, file_id: str, only_app: str | None = None) -> File:
+    """The org's file `file_id`; NotFound also when it is not a file of `only_app` (an app key's)."""
     with ctx.sessions() as session:
         row = file_store.get(session, org_id, file_id)
+        if row is not None and only_app is not None and row.uid not in app_file_uids(session, only_app):
+            row = None
     if row is None:
         raise NotFound(f"file {file_id!r} not found", suggestion="List your files with GET /v0.5/files/metadata.")
     return row
@@ -203,11 +215,13 @@ class FilePage:
 
 
 def list_page(ctx: AppContext, org_id: str, limit: int, after: Position | None = None,
-              before: Position | None = None) -> FilePage:
-    """Up to `limit` of the org's files, newest first: from the newest, past `after` (older files)
-    or up to `before` (newer files, still listed newest first). Give at most one of them."""
+              before: Position | None = None, only_app: str | None = None) -> FilePage:
+    """Up to `limit` of the org's files (of `only_app` alone, for an app key), newest first: from
+    the newest, past `after` (older files) or up to `before` (newer files, still listed newest
+    first). Give at most one of them."""
     with ctx.sessions() as session:
-        rows, has_more = file_store.page(session, org_id, limit, after, before)
+        uids = app_file_uids(session, only_app) if only_app is not None else None
+        rows, has_more = file_store.page(session, org_id, limit, after, before, uids)
     if not rows:
         return FilePage(rows, has_more, None, None)
     # Older files exist when reading forwards found more, or when reading back (the page we came from);
@@ -221,10 +235,12 @@ def _position(row: File) -> Position:
     return row.updated_at, row.uid
 
 
-def summary(ctx: AppContext, org_id: str) -> dict[str, Any]:
-    """`num_files`, `num_bytes` and `file_types` (number of files per content type) of the org."""
+def summary(ctx: AppContext, org_id: str, only_app: str | None = None) -> dict[str, Any]:
+    """`num_files`, `num_bytes` and `file_types` (number of files per content type) of the org (of
+    `only_app`'s files, for an app key)."""
     with ctx.sessions() as session:
-        return file_store.summary(session, org_id)
+        uids = app_file_uids(session, only_app) if only_app is not None else None
+        return file_store.summary(session, org_id, uids)
 
 
 # ---- downloads ----------------------------------------------------------------------------------
@@ -246,9 +262,9 @@ class LinkRefused(DomainError):
     default_code = "invalid_signature"
 
 
-def download(ctx: AppContext, org_id: str, file_id: str) -> Download:
-    """The org's file `file_id` (NotFound if it has none of that name)."""
-    row = get(ctx, org_id, file_id)
+def download(ctx: AppContext, org_id: str, file_id: str, only_app: str | None = None) -> Download:
+    """The org's file `file_id` (NotFound if it has none of that name, or it is not `only_app`'s)."""
+    row = get(ctx, org_id, file_id, only_app)
     return Download(row.file_id, row.file_type, row.num_bytes, ctx.blobs.iter_chunks(row.blob_key))
 
 

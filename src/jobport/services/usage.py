@@ -41,13 +41,14 @@ def _org(session: Session, org_id: str) -> Org:
 
 
 def report(ctx: AppContext, org_id: str, since: datetime | None, until: datetime | None,
-           offset: int, limit: int) -> dict[str, Any]:
+           offset: int, limit: int, only_app: str | None = None) -> dict[str, Any]:
     """Billed usage in [since, until): totals, per app and surface (most billed first), and one page
-    of the ledger's entries (newest first), with the org's budget."""
+    of the ledger's entries (newest first), with the org's budget; `only_app` (an app key's app):
+    that app's usage alone."""
     with ctx.sessions() as session:
-        totals = app_store.usage_totals(session, org_id, since, until)
+        totals = app_store.usage_totals(session, org_id, since, until, only_app)
         entries, total = app_store.usage_entries(session, org_id, since, until, offset, limit,
-                                                 ctx.settings.limits.list_count_max)
+                                                 ctx.settings.limits.list_count_max, only_app)
         names = {a.id: a.name for a in app_store.list_apps(session, org_id, 0, 10_000)[0]}
         budget = _org(session, org_id).budget_units
     by_app = [{"app_id": app_id, "app_name": names.get(app_id), "surface": surface, "jobs": jobs,

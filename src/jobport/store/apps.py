@@ -60,15 +60,21 @@ def latest_active_version(session: Session, app_id: str) -> AppVersion | None:
                           .order_by(AppVersion.created_at.desc(), AppVersion.id.desc()).limit(1))
 
 
+def _of_app(app_id: str | None) -> list:
+    return [] if app_id is None else [UsageEntry.app_id == app_id]
+
+
 def add_usage(session: Session, entry: UsageEntry) -> None:
     session.add(entry)
 
 
-def usage_totals(session: Session, org_id: str, since: datetime | None, until: datetime | None) -> list[tuple]:
-    """(app_id, surface, jobs, records, record_groups, billed_units) per app and surface."""
+def usage_totals(session: Session, org_id: str, since: datetime | None, until: datetime | None,
+                 app_id: str | None = None) -> list[tuple]:
+    """(app_id, surface, jobs, records, record_groups, billed_units) per app and surface (of one
+    app, if `app_id`)."""
     query = select(UsageEntry.app_id, UsageEntry.surface, func.count(), func.sum(UsageEntry.records),
                    func.sum(UsageEntry.record_groups), func.sum(UsageEntry.billed_units)
-                   ).where(UsageEntry.org_id == org_id)
+                   ).where(UsageEntry.org_id == org_id, *_of_app(app_id))
     if since is not None:
         query = query.where(UsageEntry.created_at >= since)
     if until is not None:
@@ -77,9 +83,10 @@ def usage_totals(session: Session, org_id: str, since: datetime | None, until: d
 
 
 def usage_entries(session: Session, org_id: str, since: datetime | None, until: datetime | None,
-                  offset: int, limit: int, count_max: int = listing.DEFAULT_COUNT_MAX) -> tuple[list[UsageEntry], int]:
-    """Newest first (ix_usage_org_created), with a bounded total (`store.listing`)."""
-    query = select(UsageEntry).where(UsageEntry.org_id == org_id)
+                  offset: int, limit: int, count_max: int = listing.DEFAULT_COUNT_MAX,
+                  app_id: str | None = None) -> tuple[list[UsageEntry], int]:
+    """Newest first (ix_usage_org_created), with a bounded total (`store.listing`); of one app if `app_id`."""
+    query = select(UsageEntry).where(UsageEntry.org_id == org_id, *_of_app(app_id))
     if since is not None:
         query = query.where(UsageEntry.created_at >= since)
     if until is not None:

@@ -8,6 +8,7 @@ start together (API replicas, schedulers) take turns through an advisory lock (`
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -40,11 +41,22 @@ def _json_dumps(value: object) -> str:
 _JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
+def _make_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; it holds webhook secrets and key
+    hashes); SQLite gives the `-wal` and `-shm` files the database file's mode. A file left with
+    wider modes by an earlier version is narrowed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _make_private(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON)
 
         @event.listens_for(engine, "connect")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
@@ -23,10 +23,12 @@ def get_many(session: Session, org_id: str, file_ids: Sequence[str]) -> dict[str
 
 
 def page(
-    session: Session, org_id: str, limit: int, after: tuple[datetime, str] | None, before: tuple[datetime, str] | None
+    session: Session, org_id: str, limit: int, after: tuple[datetime, str] | None, before: tuple[datetime, str] | None,
+    uids: Collection[str] | None = None,
 ) -> tuple[list[File], bool]:
-    """Newest first. `after` continues past a cursor; `before` steps back towards newer files."""
-    query = select(File).where(File.org_id == org_id)
+    """Newest first. `after` continues past a cursor; `before` steps back towards newer files.
+    `uids`: only those files (None: all of the org's)."""
+    query = select(File).where(File.org_id == org_id, *_among(uids))
     if after is not None:
         at, uid = after
         query = query.where(or_(File.updated_at < at, and_(File.updated_at == at, File.uid < uid)))
@@ -45,10 +47,14 @@ def page(
     return rows, has_more
 
 
-def summary(session: Session, org_id: str) -> dict:
+def _among(uids: Collection[str] | None) -> list:
+    return [] if uids is None else [File.uid.in_(list(uids))]
+
+
+def summary(session: Session, org_id: str, uids: Collection[str] | None = None) -> dict:
     rows = session.execute(
         select(File.file_type, func.count(), func.coalesce(func.sum(File.num_bytes), 0))
-        .where(File.org_id == org_id)
+        .where(File.org_id == org_id, *_among(uids))
         .group_by(File.file_type)
     ).all()
     return {

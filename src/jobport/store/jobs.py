@@ -170,6 +170,35 @@ def input_counts(session: Session, job_ids: Sequence[str], port_name: str | None
     return counts
 
 
+def first_input_errors(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
+    """The error message of each job's first failed tracked input (by input id), for jobs that have one."""
+    if not job_ids:
+        return {}
+    first = (
+        select(JobInput.job_id, func.min(JobInput.id).label("input_id"))
+        .where(JobInput.job_id.in_(job_ids), JobInput.tracked.is_(True),
+               JobInput.status == InputStatus.FAILED.value, JobInput.error_message.is_not(None))
+        .group_by(JobInput.job_id)
+        .subquery()
+    )
+    rows = session.execute(select(JobInput.job_id, JobInput.error_message).join(first, JobInput.id == first.c.input_id))
+    return {job_id: message for job_id, message in rows.tuples() if message is not None}
+
+
+def failed_inputs_with_codes(session: Session, job_id: str) -> list[tuple[JobInput, str | None]]:
+    """The job's failed tracked inputs in input order, each with the error code of its last
+    `inference.failed` event (None when it has none)."""
+    rows = list(session.scalars(select(JobInput).where(JobInput.job_id == job_id, JobInput.tracked.is_(True),
+                                                       JobInput.status == InputStatus.FAILED.value)
+                                .order_by(JobInput.seq)))
+    events = session.execute(select(JobEvent.input_id, JobEvent.payload)
+                             .where(JobEvent.job_id == job_id, JobEvent.event_type == "inference.failed",
+                                    JobEvent.input_id.is_not(None))
+                             .order_by(JobEvent.id))
+    codes = {input_id: (payload or {}).get("error_code") for input_id, payload in events}
+    return [(row, codes.get(row.id)) for row in rows]
+
+
 def text_match(text: str) -> ColumnElement[bool]:
     like = f"%{text.lower()}%"
     return or_(func.lower(Job.name).like(like), func.lower(Job.pipeline_key).like(like), Job.id == text)
@@ -193,13 +222,16 @@ def list_jobs(
     offset: int,
     limit: int,
     count_max: int,
+    app_id: str | None = None,
 ) -> Listed:
     """The org's jobs, newest first. The total comes from the counters, and the rows from one index
     range per (pipeline type, status) present (ix_jobs_org_type_status), merged. `text` is a
-    condition on the rows of those ranges, and its total a bounded count (`listing`)."""
-    present = counts.counted(session, org_id, pipeline_type=pipeline_type, statuses=statuses or None)
+    condition on the rows of those ranges, and its total a bounded count (`listing`). `app_id`:
+    only that app's jobs (an app key's list; its counters are kept per app too)."""
+    present = counts.counted(session, org_id, app_id=app_id, pipeline_type=pipeline_type, statuses=statuses or None)
     arms = [[Job.pipeline_type == t, Job.status == s] for t, s in present.combos("pipeline_type", "status")]
-    where = [Job.org_id == org_id] + ([text_match(text)] if text else [])
+    where = ([Job.org_id == org_id] + ([Job.app_id == app_id] if app_id is not None else [])
+             + ([text_match(text)] if text else []))
     if text:
         listing.walk_in_order(session)
     rows, more = _page(session, where, arms, NEWEST_FIRST, True, offset, limit)
@@ -339,17 +371,39 @@ class RunnableJob:
     created_at: datetime | None = None
     app_id: str | None = None  # a job of an app version reads its config and references from there
     app_version: str | None = None
+    org_id: str | None = None  # orgs take turns among jobs of equal priority (fair share)
+    priority: int = 0
+
+
+RUNNABLE = (JobStatus.PENDING.value, JobStatus.PREEMPTED.value, JobStatus.ADMITTED.value, JobStatus.RUNNING.value)
+
+
+def _runnable(limit: int, org_id: str | None = None) -> Any:
+    query = (select(Job.id, Job.status, Job.parallelism, Job.pipeline_key, Job.pipeline_version, Job.worker_key,
+                    Job.record_count, Job.created_at, Job.app_id, Job.app_version, Job.org_id, Job.priority)
+             .where(Job.status.in_(RUNNABLE)))
+    if org_id is not None:
+        query = query.where(Job.org_id == org_id)
+    return query.order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
 
 
 def runnable_jobs(session: Session, limit: int) -> list[RunnableJob]:
-    """Jobs that may get inputs dispatched, in queue order: priority desc, then age."""
-    statuses = [JobStatus.PENDING.value, JobStatus.PREEMPTED.value, JobStatus.ADMITTED.value, JobStatus.RUNNING.value]
-    rows = session.execute(
-        select(Job.id, Job.status, Job.parallelism, Job.pipeline_key, Job.pipeline_version, Job.worker_key,
-               Job.record_count, Job.created_at, Job.app_id, Job.app_version)
-        .where(Job.status.in_(statuses)).order_by(Job.priority.desc(), Job.created_at, Job.seq).limit(limit)
-    )
-    return [RunnableJob(*row) for row in rows]
+    """Jobs that may get inputs dispatched, in queue order (priority desc, then age): the first
+    `limit`, and when those do not hold the whole queue, also the first jobs of every other org
+    with runnable jobs (the job counters say which), so that one org's backlog never hides another
+    org's jobs from the dispatcher's fair share."""
+    rows = [RunnableJob(*row) for row in session.execute(_runnable(limit))]
+    if len(rows) < limit:
+        return rows
+    present = {row.org_id for row in rows}
+    c = counts.job_counts.c
+    others = [org for org in session.scalars(select(c.org_id).where(c.status.in_(RUNNABLE)).group_by(c.org_id)
+                                             .having(func.sum(c.n) > 0)) if org not in present]
+    each = max(10, limit // (len(present) + len(others)))
+    for org in others:
+        rows += [RunnableJob(*row) for row in session.execute(_runnable(each, org))]
+    rows.sort(key=lambda job: (-job.priority, job.created_at or datetime.min))
+    return rows
 
 
 def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -507,6 +561,20 @@ def finish_input(session: Session, input_id: str, status: InputStatus, error_mes
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def fail_unfinished_inputs(session: Session, job_id: str, error_message: str) -> int:
+    """Every pending or processing tracked input of the job becomes `failed` with `error_message`
+    (a job that cannot run at all: none of its inputs is left waiting); how many moved."""
+    result = session.execute(
+        update(JobInput)
+        .where(JobInput.job_id == job_id, JobInput.tracked.is_(True),
+               JobInput.status.in_([InputStatus.PENDING.value, InputStatus.PROCESSING.value]))
+        .values(status=InputStatus.FAILED.value, completed_at=utcnow(), lease_owner=None, lease_expires_at=None,
+                error_message=error_message)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def complete_inputs(session: Session, input_ids: Sequence[str]) -> dict[str, str]:

@@ -49,6 +49,8 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
     # A key bound to an app: the Gravity surface runs that app's model for it.
     app_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # What the key may do (services.auth.Scope): admin, org, or app (only the app above); migration 0008.
+    scope: Mapped[str] = mapped_column(String(10), server_default="org")
 
 
 class File(Base):
@@ -316,3 +318,49 @@ class SchedulerHeartbeat(Base):
     problem: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime]
     beat_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Upload(Base):
+    """A direct upload (Archetype `files/uploads`): the file it becomes once its parts (blobs under
+    `uploads/<org>/<id>/`, one `UploadPart` each once received) are complete.
+    status: open | completing | completed | aborted."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_org_file", "org_id", "file_id", "status"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(String(512))
+    file_uid: Mapped[str] = mapped_column(String(64))
+    file_type: Mapped[str] = mapped_column(String(200))
+    num_bytes: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    num_parts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OrgLimit(Base):
+    """One org's overrides of the `quota_*` and `fetch_max_per_org` settings (NULL: the setting applies)."""
+
+    __tablename__ = "org_limits"
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    key_requests_per_second: Mapped[float | None]
+    key_request_burst: Mapped[int | None] = mapped_column(BigInteger)
+    org_requests_per_second: Mapped[float | None]
+    org_request_burst: Mapped[int | None] = mapped_column(BigInteger)
+    concurrent_jobs: Mapped[int | None] = mapped_column(BigInteger)
+    queued_inputs: Mapped[int | None] = mapped_column(BigInteger)
+    fetch_max_per_org: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class UploadPart(Base):
+    """A part of a direct upload the server received: its size and ETag (the MD5 of its bytes)."""
+
+    __tablename__ = "upload_parts"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    num_bytes: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -215,7 +215,7 @@ def test_bad_input_is_400_in_the_envelope_and_nothing_is_stored(gravity, case, m
         "no_file": lambda: gravity.post(good, None),
         "no_data": lambda: gravity.post(None, ("a.csv", IRIS_CSV)),
         "data_not_json": lambda: gravity.post("{mimeType: csv", ("a.csv", IRIS_CSV)),
-        "no_mime": lambda: gravity.post({"name": "x"}, ("a.csv", IRIS_CSV)),
+        "no_mime": lambda: gravity.post({"name": "x"}, ("a.dat", IRIS_CSV, "application/octet-stream")),
         "bad_mime": lambda: gravity.post({"mimeType": "application/pdf"}, ("a.pdf", b"%PDF-1.4")),
         "header_lacks_column": lambda: gravity.post(good, ("a.csv", b"sepal_length,sepal_width,petal_length\n1,2,3\n")),
         "bad_row": lambda: gravity.post(good, ("a.csv", IRIS_CSV.replace(b"6.7,3.0", b"6.7,abc"))),
@@ -311,3 +311,42 @@ def test_a_language_model_app_bills_one_record_per_line(server):
     rows = [json.loads(line) for line in server.client.get(link).text.splitlines()]
     assert [row["line_index"] for row in rows] == [0, 1, 2] and "4" in rows[0]["prediction"]
     assert rows[2]["prediction"] is None and "parse error" in rows[2]["error"]
+
+
+def test_csharp_client_null_mime_type_takes_the_file_part_content_type(gravity):
+    # The official C# client: `data` as a JSON part with mimeType null; the type only on the file part
+    cfg = {"version": None, "mimeType": None, "jobName": "from-csharp", "mapping": None, "outputMapping": None}
+    r = gravity.post(cfg, ("input.dat", IRIS_CSV, CSV_MIME), as_json_part=True)
+    assert r.status_code == 200, r.text
+    job = r.json()["data"]
+    assert job["status"] == "success" and job["inputMime"] == CSV_MIME and job["name"] == "from-csharp"
+    _, text = gravity.result_rows(job["id"])
+    assert [row["label"] for row in csv_rows(text)] == EXPECTED
+
+
+@pytest.mark.parametrize("filename, content, mime", [
+    ("records.csv", IRIS_CSV, "text/csv"),
+    ("records.json", json.dumps([{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                                  "petal_width": 0.2}]).encode(), "application/json"),
+])
+def test_untyped_file_part_without_mime_type_goes_by_the_extension(gravity, filename, content, mime):
+    r = gravity.post({"mimeType": None}, (filename, content, "application/octet-stream"))
+    assert r.status_code == 200, r.text
+    job = r.json()["data"]
+    assert job["status"] == "success" and job["inputMime"] == mime and job["recordCount"] >= 1
+
+
+def test_no_mime_type_anywhere_is_400_naming_mime_type(gravity):
+    untyped = gravity.post({"mimeType": None}, ("input.dat", IRIS_CSV, "application/octet-stream"))
+    # a file part with no Content-Type header at all
+    raw = (b'--B\r\nContent-Disposition: form-data; name="data"\r\n\r\n{"mimeType": null}\r\n'
+           b'--B\r\nContent-Disposition: form-data; name="file"; filename="input.dat"\r\n\r\n' + IRIS_CSV +
+           b"\r\n--B--\r\n")
+    headerless = gravity.client.post("/api/v1/jobs", content=raw, headers={
+        **gravity.headers, "Content-Type": "multipart/form-data; boundary=B"})
+    for r in (untyped, headerless):
+        assert r.status_code == 400, r.text
+        body = r.json()
+        assert body["isError"] is True and "data.mimeType is required" in body["errorMessage"]
+        assert "Content-Type" in body["errorMessage"]  # says how to fix it
+    assert gravity.job_count() == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_until
+from helpers import add_failing_version, wait_until
 from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 from receivers import FileServer, Receiver
@@ -32,7 +32,7 @@ class SuperAI:
     """An org with the Iris model hosted as a super.AI project (app)."""
 
     def __init__(self, server, model, **app_settings) -> None:
-        self.client = server.client
+        self.client, self.model = server.client, model
         self.ctx = server.ctx
         _, self.key = auth.create_key(self.ctx, f"sai-{uuid.uuid4().hex[:8]}")
         self.native = {"Authorization": f"Bearer {self.key}"}
@@ -143,7 +143,8 @@ def test_answers_keep_their_keys_in_wire_order(sai):
     listed = sai.call("GET", f"apps/{sai.app_id}/batches", params={"all": True}).json()
     assert list(listed) == ["batches"] and [list(b) for b in listed["batches"]] == [BATCH_KEYS] * 2
 
-    failed = sai.create(inputs=[{"not": "an iris"}]).json()
+    add_failing_version(sai.client, sai.native, sai.app_id, sai.model.config)  # jobs made from now on fail
+    failed = sai.create(inputs=[SETOSA]).json()
     assert sai.wait(failed["uuid"])["status"] == "FAILED"
     response = sai.call("GET", f"jobs/{failed['uuid']}/response").json()
     assert list(response) == ["id", "uuid", "status", "response", "error"]
@@ -156,7 +157,7 @@ def test_queue_request_bodies(sai):
     parked = sai.create(inputs=[SETOSA], pending=True).json()
     path = f"apps/{sai.app_id}/jobs/queue"
     r = sai.call("POST", path, content=b"{not json")
-    assert r.status_code == 400 and r.json() == {"message": "request body is not valid JSON", "field": "body"}
+    assert r.status_code == 400 and r.json() == {"message": "request body is not valid JSON.", "field": "body"}
     r = sai.call("POST", path, json={"jobIds": "1"})
     assert r.status_code == 400 and r.json()["field"] == "jobIds"
     assert sai.call("POST", path, json={"jobIds": []}).json() == {"message": "0 jobs queued", "queued": 0}
@@ -363,3 +364,46 @@ def _stored_key(sai, job_id: str) -> str:
         output = session.scalars(select(JobOutput).where(JobOutput.job_id == job_id)).one()
         assert output.content is not None and output.num_bytes == len(output.content)
         return output.blob_key
+
+
+def test_status_in_selects_exactly_the_jobs_of_each_status(sai):
+    body = sai.create(inputs=[SETOSA, VIRGINICA]).json()
+    ids = sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()["jobIds"]
+    for job_id in ids:
+        sai.wait(job_id)
+    reviewed, plain = ids
+    assert sai.call("PATCH", f"jobs/{reviewed}/review", json={"correct": True}).status_code == 200
+
+    def listed(*words):
+        page = sai.call("GET", f"apps/{sai.app_id}/jobs", params={"statusIn": list(words), "size": 100}).json()
+        assert page["total"] == len(page["jobs"])
+        return sorted(j["id"] for j in page["jobs"])
+
+    assert listed("COMPLETED") == [plain]
+    assert listed("REVIEWED") == [reviewed]
+    assert listed("REVIEWED", "FAILED") == [reviewed]
+    assert listed("COMPLETED", "CANCELED") == [plain]
+    assert listed("COMPLETED", "REVIEWED") == sorted(ids)
+    assert listed("COMPLETED,REVIEWED") == sorted(ids)  # comma-separated, as the SDK may send it
+
+    op = sai.call("POST", f"apps/{sai.app_id}/job_responses", params={"statusIn": "COMPLETED"}).json()["operationId"]
+    url = sai.call("POST", f"operations/{sai.app_id}/{op}/download-url",
+                   params={"secondsTtl": 60}).json()["downloadUrl"]
+    archive = zipfile.ZipFile(io.BytesIO(sai.client.get(url).content))
+    assert [j["id"] for j in json.load(archive.open(archive.namelist()[0]))] == [plain]
+
+
+def test_batch_counts_spell_canceled_as_super_ai_jobs_do(sai):
+    sai.client.put("/v0.5/usage/budget", headers=sai.native, json={"budget_units": 0})  # jobs wait SUSPENDED
+    try:
+        body = sai.create(inputs=[SETOSA, VIRGINICA]).json()
+        ids = sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()["jobIds"]
+        for job_id in ids:
+            sai.wait(job_id, statuses=("SUSPENDED",), timeout=30)
+            assert sai.call("POST", f"jobs/{job_id}/cancel").json()["status"] == "CANCELED"
+    finally:
+        sai.client.put("/v0.5/usage/budget", headers=sai.native, json={"budget_units": None})
+    batch = sai.call("GET", f"apps/{sai.app_id}/batches/{body['batchId']}").json()
+    assert batch["counts"] == {"CANCELED": 2} and batch["state"] == "FAILED"
+    listed = sai.call("GET", f"apps/{sai.app_id}/batches", params={"all": "true"}).json()["batches"]
+    assert [b["counts"] for b in listed if b["batchId"] == body["batchId"]] == [{"CANCELED": 2}]

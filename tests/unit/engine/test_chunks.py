@@ -15,6 +15,7 @@ import pytest
 from jobport.server import build_context, prepare
 from jobport.services import auth
 from jobport.services.context import AppContext
+from jobport.services.jobs import records
 from jobport.services.jobs.control import cancel_job
 from unit.engine.conftest import World, new_scheduler, settings_for
 
@@ -77,7 +78,10 @@ def test_small_jobs_run_in_chunks_with_what_single_runs_give(chunked, unchunked,
         assert success.payload["records"] == 1 and success.payload["items"] == 1
 
 
-def test_a_bad_record_fails_only_its_job(chunked, iris_model):
+def test_a_bad_record_fails_only_its_job(chunked, iris_model, monkeypatch):
+    # the create request's check would refuse this record (a 400); a record can still fail in the
+    # worker (a model that rejects a value), so the check is skipped here to put one in a chunk
+    monkeypatch.setattr(records, "record_problems", lambda run, inputs: [])
     bad = {**SETOSA, "sepal_length": "not a number"}
     jobs = chunked.record_jobs(chunked.iris_app(iris_model), [SETOSA, bad, VIRGINICA])
 

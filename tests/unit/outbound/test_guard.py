@@ -233,3 +233,18 @@ def test_describe_address():
 def test_redact_url_keeps_scheme_host_port_path_only():
     assert redact_url("https://u:p@Files.example:8443/a/b.csv?X-Amz-Signature=abc#frag") == \
         "https://files.example:8443/a/b.csv"
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_the_ecs_credentials_endpoint_is_refused_always(allow_private):
+    with pytest.raises(UrlRefused, match="169.254.170.2"):
+        UrlGuard(resolver=never_resolver, allow_private=allow_private).check("http://169.254.170.2/v2/credentials/x")
+
+
+def test_refusals_name_the_setting_that_opens_private_hosts():
+    guard = UrlGuard(resolver=never_resolver, setting="JOBPORT_FETCH_ALLOW_PRIVATE_NETWORKS")
+    with pytest.raises(UrlRefused) as refused:
+        guard.check("http://10.1.2.3/inputs.json")
+    message = str(refused.value)
+    assert "JOBPORT_FETCH_ALLOW_PRIVATE_NETWORKS=true" in message
+    assert "allow_private" not in message and "allowed_networks" not in message and ".." not in message

@@ -301,7 +301,8 @@ def test_parked_record_jobs_wait_until_queued(ctx, org_id):
         name="m", pipeline_key="tabular-model",
         config={"mime_type": "text/csv; header=present", "features": [{"name": "x", "type": "number"}],
                 "outputs": [{"name": "label", "type": "string"}]},
-        references={"worker.model": [app_service.ReferenceIn(file_id="m.onnx")]}))
+        references={"worker.model": [app_service.ReferenceIn(file_id="m.onnx")]}),
+        check_files=False)  # the jobs stay parked: the model is never loaded
     request = RecordJobsRequest(org_id, app, [{"x": 1}, {"x": 2}, {"x": 3}], surface="superai", parked=True)
     _, uuids = create_record_jobs(ctx, request)
     with ctx.sessions() as session:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from jobport.api.archetype import render, schemas
 from jobport.api.archetype.paging import Page
 from jobport.api.archetype.render import iso
-from jobport.api.deps import CtxDep, CurrentOrg
+from jobport.api.deps import CtxDep, CurrentOrg, OnlyApp, OrgWide
 from jobport.api.errors import surface_route
 from jobport.api.openapi import errors
 from jobport.services import callbacks as callback_service
@@ -68,14 +68,14 @@ def detail_public(found: DeliveryDetail) -> dict[str, Any]:
 # The secret routes come before /callbacks/{delivery_id}, which would otherwise match "secret".
 @router.get("/callbacks/secret", summary="The org's webhook signing secret (created on first use)",
             response_model=schemas.CallbackSecretPublic)
-def get_secret(ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+def get_secret(ctx: CtxDep, org: OrgWide) -> dict[str, Any]:
     return secret_public(callback_service.signing_secret(ctx, org.id))
 
 
 @router.post("/callbacks/secret/rotate",
              summary="Rotate the signing secret (the old one keeps co-signing for callback_secret_grace_seconds)",
              response_model=schemas.CallbackSecretPublic)
-def rotate_secret(ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+def rotate_secret(ctx: CtxDep, org: OrgWide) -> dict[str, Any]:
     """Callbacks are signed with the new secret at once, and also with the old one for setting
     `callback_secret_grace_seconds` (default 86400), so receivers can switch without losing any."""
     return secret_public(callback_service.rotate_secret(ctx, org.id))
@@ -84,25 +84,25 @@ def rotate_secret(ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
 @router.get("/callbacks", summary="List the org's callback deliveries, newest first",
             response_model=schemas.CallbackList)
 def list_callbacks(
-    ctx: CtxDep, org: CurrentOrg, page: Page,
+    ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp, page: Page,
     job_id: Annotated[str | None, Query(description="Only this job's callbacks")] = None,
     status_: Annotated[str | None, Query(alias="status", description="pending, delivered or failed (any case)")] = None,
 ) -> dict[str, Any]:
     found = callback_service.list_deliveries(ctx, org.id, job_id=job_id, status=status_, offset=page.offset,
-                                             limit=page.limit)
+                                             limit=page.limit, only_app=only_app)
     return {"total": found.total, "offset": page.offset, "limit": page.limit,
             "callbacks": [delivery_public(r) for r in found.items]}
 
 
 @router.get("/callbacks/{delivery_id}", summary="One delivery with its payload and attempt log",
             response_model=schemas.CallbackDetail, responses=errors(404))
-def get_callback(delivery_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    return detail_public(callback_service.delivery_detail(ctx, org.id, delivery_id))
+def get_callback(delivery_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    return detail_public(callback_service.delivery_detail(ctx, org.id, delivery_id, only_app))
 
 
 @router.post("/callbacks/{delivery_id}/replay", status_code=status.HTTP_201_CREATED,
              summary="Send a delivered or failed callback again (a new delivery: same payload, new webhook-id)",
              response_model=schemas.CallbackDetail, responses=errors(404, 409))
-def replay_callback(delivery_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+def replay_callback(delivery_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
     """409 while the delivery is still pending: it is retried by itself."""
-    return detail_public(callback_service.replay(ctx, org.id, delivery_id))
+    return detail_public(callback_service.replay(ctx, org.id, delivery_id, only_app))

@@ -14,6 +14,8 @@ import orjson
 from fastapi import Depends, Query
 
 from jobport.api.deps import CtxDep
+from jobport.api.params import Offset
+from jobport.domain.bounds import INT64_MAX
 from jobport.domain.errors import Invalid
 from jobport.services.files import Position
 
@@ -24,9 +26,10 @@ class OffsetPage:
     limit: int
 
 
-def offset_page(ctx: CtxDep, offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
-                limit: Annotated[int | None, Query(ge=1, description="Page size: default `page_default` (20), "
-                                                   "at most `page_max` (1000; 400 above).")] = None) -> OffsetPage:
+def offset_page(ctx: CtxDep, offset: Offset = 0,
+                limit: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Page size: default "
+                                                   "`page_default` (20), at most `page_max` (1000; 400 above).")]
+                = None) -> OffsetPage:
     limit = limit or ctx.settings.limits.page_default
     _check_limit(limit, ctx.settings.limits.page_max, " and page with offset")
     return OffsetPage(offset, limit)
@@ -44,8 +47,8 @@ class CursorPage:
 
 def cursor_page(
     ctx: CtxDep,
-    limit: Annotated[int | None, Query(ge=1, description="Page size: default `files_page_default` (100), "
-                                       "at most `page_max` (1000; 400 above).")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Page size: default `files_page_default` "
+                                       "(100), at most `page_max` (1000; 400 above).")] = None,
     after: Annotated[str | None, Query(description="`next_cursor` of the page before: the next, older files.")] = None,
     before: Annotated[str | None, Query(description="`prev_cursor` of the page after: the previous, newer files "
                                         "(not with `after`).")] = None,

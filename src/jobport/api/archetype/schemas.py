@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobport.domain.bounds import INT64_MAX
+
 
 class ArchetypeErrorItem(BaseModel):
     code: str = Field(description="Machine-readable error code, e.g. invalid_parameter, file_not_found.")
@@ -372,7 +374,8 @@ class AppList(BaseModel):
 class BudgetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     budget_units: int | None = Field(description="Most billed units ($0.001) the org may use; null = no limit. "
-                                                 "Over it, waiting jobs are SUSPENDED until it is raised.", ge=0)
+                                                 "Over it, waiting jobs are SUSPENDED until it is raised.", ge=0,
+                                     le=INT64_MAX)
 
 
 class BudgetPublic(BaseModel):

@@ -3,26 +3,31 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from jobport.api.deps import CtxDep, CurrentPrincipal, base_url
-from jobport.api.errors import surface_route
+from jobport.api.errors import json_problem, surface_route
 from jobport.api.gravity import schemas
 from jobport.api.gravity.render import envelope, error_envelope, job_public
+from jobport.api.idempotency import IdempotencyKey
 from jobport.api.multipart import FileReceiver, receive_file
 from jobport.api.openapi import errors
 from jobport.blobs import keys
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, Problem
 from jobport.domain.ids import new_id
+from jobport.services import idempotency
+from jobport.services.auth import Principal
+from jobport.services.context import AppContext
 from jobport.services.files import new_file_uid
 from jobport.services.jobs import posted_file
 from jobport.services.jobs.posted_file import FileJobRequest, MappingRule, PostedFile
+from jobport.services.views import Job
 
 SURFACE = "gravity"
 OUTPUT_PORT = "worker.result"
@@ -35,29 +40,47 @@ MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-
 }}}}}
 
 
-def _parse_data(fields: dict[str, bytes]) -> schemas.GravityJobData:
+def _parse_data(fields: dict[str, bytes], max_depth: int) -> schemas.GravityJobData:
     raw = fields.get("data")
     if raw is None or not raw.strip():
         raise Invalid("missing 'data' form field", field="data", code="missing_parameter",
                       suggestion='Send a form field "data" holding JSON such as '
                                  '{"mimeType": "text/csv; header=present"}.')
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise Invalid(f"'data' is not valid JSON: {err}", field="data", code="invalid_json",
-                      suggestion="Send the job settings as a JSON object (json.dumps(config)).") from None
-    if not isinstance(value, dict):
-        raise Invalid("'data' must be a JSON object", field="data", code="invalid_json")
+    value = _json_object(raw, "data", max_depth, 'Send the job settings as a JSON object (json.dumps(config)).')
     try:
         return schemas.GravityJobData.model_validate(value)
     except ValidationError as err:
-        problems = []
-        for item in err.errors():
-            loc = "data." + ".".join(str(p) for p in item["loc"])
-            message = f"{loc} is required" if item["type"] == "missing" else f"{loc}: {item['msg']}"
-            suggestion = 'Give the input mime type, e.g. "text/csv; header=present".' if loc == "data.mimeType" else ""
-            problems.append(Problem(message, loc, suggestion, "invalid_parameter"))
-        raise Invalid.from_problems(problems) from None
+        raise Invalid.from_problems(_field_problems(err, "data.")) from None
+
+
+def _json_object(raw: bytes, name: str, max_depth: int, suggestion: str) -> dict[str, Any]:
+    """A JSON object parsed with exact integers, held to the storage rules (`api.errors.json_problem`)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise Invalid(f"{name}: arrays and objects nest deeper than {max_depth} levels", field=name,
+                      code="too_deeply_nested",
+                      suggestion=f"Nest at most {max_depth} levels deep (setting JOBPORT_MAX_JSON_DEPTH).") from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise Invalid(f"{name!r} is not valid JSON: {err}", field=name, code="invalid_json",
+                      suggestion=suggestion) from None
+    problem = json_problem(value, max_depth, root=name)
+    if problem is not None:
+        raise Invalid.from_problems([problem])
+    if not isinstance(value, dict):
+        raise Invalid(f"{name!r} must be a JSON object", field=name, code="invalid_json", suggestion=suggestion)
+    return value
+
+
+def _field_problems(err: ValidationError, prefix: str) -> list[Problem]:
+    """Pydantic's errors as plain sentences naming each field (no URLs, no input dumps)."""
+    problems = []
+    for item in err.errors(include_url=False, include_input=False):
+        loc = prefix + ".".join(str(p) for p in item["loc"])
+        message = f"{loc} is required" if item["type"] == "missing" else f"{loc}: {item['msg']}"
+        suggestion = 'Give the input mime type, e.g. "text/csv; header=present".' if loc == "data.mimeType" else ""
+        problems.append(Problem(message, loc, suggestion, "invalid_parameter"))
+    return problems
 
 
 def _rules(rules: list[schemas.GravityMappingRule] | None) -> list[MappingRule] | None:
@@ -67,7 +90,8 @@ def _rules(rules: list[schemas.GravityMappingRule] | None) -> list[MappingRule] 
 @router.post("", summary="Create a job: multipart `data` (JSON settings) + `file`",
              response_model=schemas.GravityJobEnvelope,
              responses=errors(413), openapi_extra=MULTIPART_BODY)
-async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
+async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal,
+                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     app = await run_in_threadpool(posted_file.bound_app, ctx, who)
     job_id = new_id("job")
     receiver = FileReceiver(ctx.blobs, who.org.id, ctx.settings.limits.max_upload_bytes, any_type=True,
@@ -75,7 +99,7 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
     fields: dict[str, bytes] = {}
     await receive_file(request, receiver, fields)
     try:
-        data = _parse_data(fields)
+        data = _parse_data(fields, ctx.settings.limits.max_json_depth)
         assert receiver.stats is not None and receiver.file_id
         if receiver.stats.num_bytes == 0:
             raise Invalid(f"file {receiver.file_id!r} is empty", field="file", code="invalid_file_size",
@@ -85,18 +109,37 @@ async def create_job(request: Request, ctx: CtxDep, who: CurrentPrincipal) -> di
                                     field="data.callbackUrl")
         job_uuid = posted_file.new_job_uuid()
         submission = FileJobRequest(
-            principal=who, app=app, surface=SURFACE, mime_type=data.mimeType, version=data.version,
+            principal=who, app=app, surface=SURFACE, version=data.version,
+            mime_type=posted_file.resolve_mime_type(data.mimeType, receiver.file_type, receiver.file_id),
             name=data.name or data.jobName, mapping=_rules(data.mapping), output_mapping=_rules(data.outputMapping),
             callback_url=data.callbackUrl,
             file=PostedFile(filename=receiver.file_id, blob_key=receiver.blob_key, num_bytes=receiver.stats.num_bytes,
                             sha256=receiver.stats.sha256))
-        job = await run_in_threadpool(posted_file.submit, ctx, submission, job_id, job_uuid)
+        digest = idempotency.fingerprint(fields.get("data") or b"", receiver.stats.sha256, receiver.file_id)
+        job = await run_in_threadpool(_submit_once, ctx, who, submission, job_id, job_uuid, idempotency_key, digest)
     except BaseException:
         ctx.blobs.delete_prefix(keys.job_prefix(job_id))
         raise
     if (job.record_count or 0) <= ctx.settings.gravity.sync_max_records:
         job = await posted_file.wait_until_ended(ctx, job, ctx.settings.gravity.wait_seconds)
     return envelope(job_public(job))
+
+
+def _submit_once(ctx: AppContext, who: Principal, submission: FileJobRequest, job_id: str, job_uuid: str,
+                 key: str | None, digest: str) -> Job:
+    """Submit, unless the Idempotency-Key already made a job: then that job as it is now (and this
+    request's copy of the file is dropped)."""
+    made: list[Job] = []
+
+    def create() -> idempotency.Answer:
+        made.append(posted_file.submit(ctx, submission, job_id, job_uuid))
+        return idempotency.Answer(200, {"job": job_uuid})
+
+    answer = idempotency.run_once(ctx, who.org.id, "gravity.jobs", key, digest, create)
+    if made:
+        return made[0]
+    ctx.blobs.delete_prefix(keys.job_prefix(job_id))
+    return posted_file.find_job(ctx, who, answer.body["job"], SURFACE)
 
 
 @router.get("/latest", summary="The caller's latest jobs, newest first", response_model=schemas.GravityJobListEnvelope)
@@ -122,11 +165,14 @@ def get_job(job_id: str, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": schemas.GravityJobRename.model_json_schema()}}}})
 async def rename_job(job_id: str, request: Request, ctx: CtxDep, who: CurrentPrincipal) -> dict[str, Any]:
+    suggestion = 'Send Content-Type: application/json with {"name": "..."}, a name of 1 to 500 characters.'
+    value = _json_object(await request.body() or b"null", "body", ctx.settings.limits.max_json_depth, suggestion)
     try:
-        body = schemas.GravityJobRename.model_validate(orjson.loads(await request.body() or b"null"))
-    except (orjson.JSONDecodeError, ValidationError) as err:
-        raise Invalid(f"expected a JSON object {{\"name\": \"...\"}}: {err}", field="name", code="invalid_parameter",
-                      suggestion="Send Content-Type: application/json with a name of 1 to 500 characters.") from None
+        body = schemas.GravityJobRename.model_validate(value)
+    except ValidationError as err:
+        problems = _field_problems(err, "")
+        problems[0].suggestion = suggestion
+        raise Invalid.from_problems(problems) from None
     name = body.name or body.jobName
     if not name:
         raise Invalid("name is required", field="name", code="missing_parameter",

@@ -19,11 +19,7 @@ def envelope(data: Any) -> dict[str, Any]:
 
 
 def error_envelope(problems: list[Problem]) -> dict[str, Any]:
-    parts = []
-    for p in problems:
-        text = p.message if not p.suggestion else f"{p.message}. {p.suggestion}"
-        parts.append(text)
-    return {"data": None, "isError": True, "errorMessage": " ".join(parts)}
+    return {"data": None, "isError": True, "errorMessage": " ".join(p.sentence() for p in problems)}
 
 
 def utc(value: datetime | None) -> str | None:

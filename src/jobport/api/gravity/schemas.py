@@ -67,7 +67,10 @@ class GravityJobData(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     version: str | None = Field(None, max_length=50, description="App version; null = the latest active one.")
-    mimeType: str = Field(min_length=1, max_length=200, description='The file type, e.g. "text/csv; header=present".')
+    mimeType: str | None = Field(
+        None, min_length=1, max_length=200,
+        description='The file type, e.g. "text/csv; header=present". Null or missing (as the C# client sends it): '
+                    "the file part's Content-Type, or for application/octet-stream the filename's extension.")
     name: str | None = Field(None, max_length=500)
     jobName: str | None = Field(None, max_length=500)
     mapping: list[GravityMappingRule] | None = None

@@ -13,13 +13,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
-from jobport.api.deps import CtxDep, CurrentOrg, base_url
+from jobport.api.deps import CtxDep, CurrentOrg, OnlyApp, base_url
 from jobport.api.errors import surface_route
+from jobport.api.idempotency import IdempotencyKey
 from jobport.api.openapi import errors
+from jobport.api.params import NumericId, PageIndex, PageSize, Seconds, page_offset
 from jobport.api.superai import render, schemas
 from jobport.config import Settings
 from jobport.domain.errors import Invalid
-from jobport.services import app_job_ops
+from jobport.services import app_job_ops, idempotency
 from jobport.services.context import AppContext
 from jobport.services.jobs import records
 
@@ -110,23 +112,30 @@ def _job_body(ctx: AppContext, job: Any) -> dict[str, Any]:
                          "when one job was made.",
              response_model=schemas.SuperAIJobsCreated, response_model_exclude_unset=True,
              responses=errors(404, 413), openapi_extra=_json_body(schemas.CreateJobsIn, required=True))
-async def create_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+async def create_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp,
+                      idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     raw = await request.body()
     records.check_request_size(ctx, len(raw))
     body = _create_body(raw)
-    batch_id, uuids = await run_in_threadpool(records.submit_records, ctx, records.RecordSubmission(
-        org_id=org.id, app_ref=app_id, surface=SURFACE, inputs=body.inputs, inputs_file_url=body.inputsFileUrl,
-        callback_url=body.callbackUrl, metadata=body.metadata, tags=tuple(body.tags), pending=body.pending,
-        add_to_queue=body.addToQueue, job_type=body.jobType))
-    return render.jobs_created(batch_id, uuids)
+
+    async def create() -> idempotency.Answer:
+        batch_id, uuids = await records.submit_records_off_pool(ctx, records.RecordSubmission(
+            org_id=org.id, app_ref=app_id, surface=SURFACE, inputs=body.inputs, inputs_file_url=body.inputsFileUrl,
+            callback_url=body.callbackUrl, metadata=body.metadata, tags=tuple(body.tags), pending=body.pending,
+            add_to_queue=body.addToQueue, job_type=body.jobType, only_app=only_app))
+        return idempotency.Answer(200, render.jobs_created(batch_id, uuids))
+
+    answer = await idempotency.run_once_async(ctx, org.id, "superai.jobs", idempotency_key,
+                                              idempotency.fingerprint(app_id, body.model_dump(mode="json")), create)
+    return answer.body  # type: ignore[no-any-return]
 
 
 @router.post("/apps/{app_id}/jobs/queue", summary="Queue parked jobs (all, or `jobIds`)",
              response_model=schemas.SuperAIJobsQueued, responses=errors(404),
              openapi_extra=_json_body(schemas.SuperAIQueueIn, required=False))
-async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
+async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
     refs = _queue_refs(await request.body())
-    moved = await run_in_threadpool(app_job_ops.queue_parked, ctx, org.id, app_id, refs)
+    moved = await run_in_threadpool(app_job_ops.queue_parked, ctx, org.id, app_id, refs, only_app)
     return {"message": f"{moved} jobs queued", "queued": moved}
 
 
@@ -134,16 +143,16 @@ async def queue_jobs(app_id: str, request: Request, ctx: CtxDep, org: CurrentOrg
             description=f"`size` defaults to {_setting('superai_page_default')}, at most "
                         f"{_setting('superai_page_max')}; a larger one is a 400.",
             response_model=schemas.SuperAIJobList, responses=errors(404))
-def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
-              page: Annotated[int, Query(ge=0, description="0-based.")] = 0,
-              size: Annotated[int | None, Query(ge=1)] = None,
+def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp,
+              page: PageIndex = 0, size: PageSize = None,
               sortBy: str = "id", orderBy: str = "asc",
               createdStartDate: DateQuery = None, createdEndDate: DateQuery = None,
               completedStartDate: DateQuery = None, completedEndDate: DateQuery = None,
               statusIn: StatusQuery = None, tags: Annotated[list[str] | None, Query()] = None,
               correct: bool | None = None) -> dict[str, Any]:
     size = app_job_ops.page_size(ctx, size)
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+    page_offset(page, size)
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn, tags, correct)
     jobs, lines, total = app_job_ops.list_jobs(ctx, org.id, app.id, SURFACE, f, page, size, sortBy, orderBy)
     return render.job_list(jobs, lines, total, page, size)
@@ -151,61 +160,62 @@ def list_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
 
 @router.get("/jobs/{job_id}", summary="One job (numeric id or uuid)", response_model=schemas.SuperAIJob,
             responses=errors(404))
-def get_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    return _job_body(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+def get_job(job_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    return _job_body(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE, only_app))
 
 
 @router.get("/jobs/{job_id}/response", summary="The job's output", response_model=schemas.SuperAIJobResponse,
             response_model_exclude_unset=True, responses=errors(404))
-def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
+def get_response(job_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE, only_app)
     return render.job_response(job, app_job_ops.job_response(ctx, job))
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel (SCHEDULED, IN_PROGRESS or SUSPENDED jobs)",
              response_model=schemas.SuperAIJob, responses=errors(404, 409))
-def cancel_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    job = app_job_ops.cancel(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+def cancel_job(job_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    job = app_job_ops.cancel(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE, only_app))
     return _job_body(ctx, job)
 
 
 @router.post("/jobs/{job_id}/restart", summary="Restart a FAILED, CANCELED or EXPIRED job",
              response_model=schemas.SuperAIJob, responses=errors(404, 409))
-def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    job = app_job_ops.restart(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE))
+def restart_job(job_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    job = app_job_ops.restart(ctx, app_job_ops.find_job(ctx, org.id, job_id, SURFACE, only_app))
     return _job_body(ctx, job)
 
 
 @router.patch("/jobs/{job_id}/review", summary="Edit the output and/or mark it correct",
               response_model=schemas.SuperAIReviewed, responses=errors(404))
-def review_job(job_id: str, body: schemas.SuperAIReviewIn, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE)
+def review_job(job_id: str, body: schemas.SuperAIReviewIn, ctx: CtxDep, org: CurrentOrg,
+               only_app: OnlyApp) -> dict[str, Any]:
+    job = app_job_ops.find_job(ctx, org.id, job_id, SURFACE, only_app)
     job = app_job_ops.review(ctx, job, body.response, body.correct, render.job_callback)
     return render.job_reviewed(job)
 
 
 @router.get("/apps/{app_id}/batches", summary="Batches whose jobs are not all processed (`all=true`: every batch)",
             response_model=schemas.SuperAIBatchList, responses=errors(404))
-def list_batches(app_id: str, ctx: CtxDep, org: CurrentOrg, all: bool = False) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+def list_batches(app_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp, all: bool = False) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     rows = app_job_ops.batches(ctx, org.id, app.id, unprocessed_only=not all)
     return {"batches": [render.batch_public(b, None, counts) for b, counts in rows]}
 
 
 @router.get("/apps/{app_id}/batches/{batch_id}", summary="One batch with its job ids",
             response_model=schemas.SuperAIBatchWithJobs, responses=errors(404))
-def get_batch(app_id: str, batch_id: str, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+def get_batch(app_id: str, batch_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     row, jobs, counts = app_job_ops.batch(ctx, org.id, app.id, batch_id)
     return render.batch_public(row, jobs, counts)
 
 
 @router.put("/apps/{app_id}/jobs/tags", summary="Add tags to the jobs named by the query",
             response_model=schemas.SuperAITagsChanged, responses=errors(404))
-def add_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg,
+def add_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp,
              idSearch: str | None = None, batchId: str | None = None,
              createdStartDate: DateQuery = None) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
     updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=True,
                                       callback_body=render.job_callback)
@@ -214,10 +224,10 @@ def add_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: Current
 
 @router.delete("/apps/{app_id}/jobs/tags", summary="Remove tags from the jobs named by the query",
                response_model=schemas.SuperAITagsChanged, responses=errors(404))
-def remove_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg,
+def remove_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp,
                 idSearch: str | None = None, batchId: str | None = None,
                 createdStartDate: DateQuery = None) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     f = _filters(createdStartDate=createdStartDate, batchId=batchId, idSearch=idSearch)
     updated = app_job_ops.change_tags(ctx, org.id, app.id, SURFACE, f, body.tags, add=False,
                                       callback_body=render.job_callback)
@@ -227,12 +237,12 @@ def remove_tags(app_id: str, body: schemas.SuperAITagsIn, ctx: CtxDep, org: Curr
 @router.post("/apps/{app_id}/job_responses", summary="Export jobs with responses (an operation)",
              description="`sendEmail` and `withHistory` are accepted and ignored.",
              response_model=schemas.SuperAIExportStarted, responses=errors(404))
-def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
+def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg, only_app: OnlyApp,
                 createdStartDate: DateQuery = None, createdEndDate: DateQuery = None,
                 completedStartDate: DateQuery = None, completedEndDate: DateQuery = None,
                 statusIn: StatusQuery = None, batchId: str | None = None, idSearch: str | None = None,
                 sendEmail: bool | None = None, withHistory: bool | None = None) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     f = _filters(createdStartDate, createdEndDate, completedStartDate, completedEndDate, statusIn,
                  batchId=batchId, idSearch=idSearch)
     op = app_job_ops.export_responses(ctx, org.id, app.id, SURFACE, f, render.job_public)
@@ -241,8 +251,9 @@ def export_jobs(app_id: str, ctx: CtxDep, org: CurrentOrg,
 
 @router.get("/operations/{app_id}/{operation_id}", summary="An export operation's status",
             response_model=schemas.SuperAIOperation, responses=errors(404))
-def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+def get_operation(app_id: str, operation_id: NumericId, ctx: CtxDep, org: CurrentOrg,
+                  only_app: OnlyApp) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     return render.operation_public(app_job_ops.operation(ctx, org.id, app.id, operation_id))
 
 
@@ -250,8 +261,9 @@ def get_operation(app_id: str, operation_id: int, ctx: CtxDep, org: CurrentOrg) 
              description=f"The link lives `secondsTtl` seconds, at most {_setting('signed_url_ttl_seconds')}; "
                          "400 until the operation is COMPLETED.",
              response_model=schemas.SuperAIDownloadUrl, responses=errors(404))
-def download_url(app_id: str, operation_id: int, request: Request, ctx: CtxDep, org: CurrentOrg,
-                 secondsTtl: Annotated[int, Query(ge=1)] = 60) -> dict[str, Any]:
-    app = app_job_ops.app_of(ctx, org.id, app_id)
+def download_url(app_id: str, operation_id: NumericId, request: Request, ctx: CtxDep, org: CurrentOrg,
+                 only_app: OnlyApp,
+                 secondsTtl: Seconds = 60) -> dict[str, Any]:
+    app = app_job_ops.app_of(ctx, org.id, app_id, only_app)
     url, expires = app_job_ops.export_link(ctx, org.id, app.id, operation_id, base_url(request, ctx), secondsTtl)
     return {"downloadUrl": url, "expires": expires}

@@ -8,16 +8,14 @@ from typing import Any
 
 import orjson
 
-from jobport.domain.errors import Problem
+from jobport.domain.errors import Problem, join_sentences
 from jobport.domain.statuses import JobStatus, superai_status
 from jobport.domain.times import as_utc
 
 
 def error_body(problems: list[Problem]) -> dict[str, Any]:
     first = problems[0]
-    message = " ".join(p.message for p in problems)
-    if first.suggestion:
-        message = f"{message}. {first.suggestion}"
+    message = join_sentences(*(p.message for p in problems), first.suggestion)
     return {"message": message, **({"field": first.field} if first.field else {})}
 
 
@@ -113,6 +111,15 @@ def batch_state(counts: dict[str, int], total: int) -> str:
     return "FAILED" if completed == 0 else "PARTIAL_FAILURE"
 
 
+def superai_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Job counts by internal status, keyed by super.AI's words (CANCELLED -> CANCELED)."""
+    spelled: dict[str, int] = {}
+    for status, count in counts.items():
+        word = superai_status(status)
+        spelled[word] = spelled.get(word, 0) + count
+    return spelled
+
+
 def batch_public(batch: Any, jobs: list[Any] | None, ended_counts: dict[str, int]) -> dict[str, Any]:
     """A batch (`schemas.SuperAIBatch`), with its jobs (`schemas.SuperAIBatchWithJobs`) when given."""
     body: dict[str, Any] = {
@@ -121,7 +128,7 @@ def batch_public(batch: Any, jobs: list[Any] | None, ended_counts: dict[str, int
         "created": iso(batch.created_at),
         "jobCount": batch.job_count,
         "state": batch_state(ended_counts, batch.job_count),
-        "counts": ended_counts,
+        "counts": superai_counts(ended_counts),
         "error": batch.error,
     }
     if jobs is not None:

@@ -122,7 +122,7 @@ class SuperAIBatch(BaseModel):
     created: str | None
     jobCount: int
     state: str = Field(description="PROCESSING until every job ended, then COMPLETED, FAILED or PARTIAL_FAILURE.")
-    counts: dict[str, int] = Field(description="Ended jobs by internal status.")
+    counts: dict[str, int] = Field(description="Ended jobs by super.AI status (COMPLETED, FAILED, CANCELED, EXPIRED).")
     error: str | None
 
 

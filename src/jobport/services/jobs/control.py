@@ -18,22 +18,23 @@ from jobport.store.db import transaction
 from jobport.store.tables import Job
 
 
-def owned(session: Session, org_id: str, job_id: str) -> Job:
-    """The org's job, or 404 (also for another org's job: its existence is not revealed)."""
+def owned(session: Session, org_id: str, job_id: str, app_id: str | None = None) -> Job:
+    """The org's job (of app `app_id` if given: an app key's), or 404 (also for another org's or
+    another app's job: its existence is not revealed)."""
     job = job_store.get(session, org_id, job_id)
-    if job is None:
+    if job is None or (app_id is not None and job.app_id != app_id):
         raise NotFound(f"job {job_id!r} not found", suggestion="List your jobs with GET /v0.5/batch/jobs.")
     return job
 
 
-def get_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
+def get_job(ctx: AppContext, org_id: str, job_id: str, app_id: str | None = None) -> Job:
     with ctx.sessions() as session:
-        return owned(session, org_id, job_id)
+        return owned(session, org_id, job_id, app_id)
 
 
-def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
+def cancel_job(ctx: AppContext, org_id: str, job_id: str, app_id: str | None = None) -> Job:
     with transaction(ctx.sessions) as session:
-        job = owned(session, org_id, job_id)
+        job = owned(session, org_id, job_id, app_id)
         if JobStatus(job.status) not in CANCELLABLE or not ctx.transitions.move(
             session, job.id, JobStatus.CANCELLED, "Cancelled by request", level="WARN"
         ):
@@ -45,11 +46,12 @@ def cancel_job(ctx: AppContext, org_id: str, job_id: str) -> Job:
     return job
 
 
-def retry_job(ctx: AppContext, org_id: str, job_id: str, *, clear_deadline: bool = False) -> Job:
+def retry_job(ctx: AppContext, org_id: str, job_id: str, *, clear_deadline: bool = False,
+              app_id: str | None = None) -> Job:
     """Re-queue a job that ended unfinished; its failed inputs run again, completed ones are kept.
     `clear_deadline`: the job gets no stale completion deadline (a super.AI restart)."""
     with transaction(ctx.sessions) as session:
-        job = owned(session, org_id, job_id)
+        job = owned(session, org_id, job_id, app_id)
         values = {"retry_count": job.retry_count + 1, "error": None, "completed_at": None, "failed_at": None,
                   "cancelled_at": None, **({"expires_at": None} if clear_deadline else {})}
         if JobStatus(job.status) not in RETRYABLE or not ctx.transitions.move(
@@ -68,8 +70,8 @@ def retry_job(ctx: AppContext, org_id: str, job_id: str, *, clear_deadline: bool
     return job
 
 
-def delete_job(ctx: AppContext, org_id: str, job_id: str) -> str:
-    job = get_job(ctx, org_id, job_id)
+def delete_job(ctx: AppContext, org_id: str, job_id: str, app_id: str | None = None) -> str:
+    job = get_job(ctx, org_id, job_id, app_id)
     if JobStatus(job.status) not in TERMINAL:
         with transaction(ctx.sessions) as session:
             ctx.transitions.move(session, job.id, JobStatus.CANCELLED, "Cancelled because the job is being deleted")

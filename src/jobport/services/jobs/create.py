@@ -4,6 +4,7 @@ files, config, the pipeline's own create checks), replay idempotent requests, qu
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any, Literal
 
 import orjson
@@ -11,10 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from jobport.callbacks.urls import guard_for, validate_callback_url
+from jobport.domain.bounds import json_problem
 from jobport.domain.errors import Conflict, Invalid, Problem
+from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload
 from jobport.pipelines.registry import deep_merge, default_config
-from jobport.pipelines.sdk import FileFacts, Pipeline
+from jobport.pipelines.sdk import RUN_PORT, FileFacts, FileRef, Pipeline
+from jobport.services import limits
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
 from jobport.services.jobs.draft import DraftInput, JobDraft, JobTemplate, ResourcesIn, config_problems, save_one
@@ -54,8 +58,20 @@ class JobCreate(BaseModel):
     callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
 
 
-def _request_hash(body: JobCreate) -> str:
-    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+def _request_hash(body: JobCreate, max_json_depth: int) -> str:
+    """The body's fingerprint for idempotent replays; 400 naming the value orjson cannot encode (the
+    HTTP surfaces refuse such bodies at the door: this guards other callers)."""
+    document = body.model_dump(mode="json")
+    try:
+        encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        found = json_problem(document, max_json_depth)
+        if found is None:
+            raise Invalid("the request cannot be stored as JSON", field="body", code="invalid_request") from None
+        raise Invalid(found.message, field=found.path or "body", code=found.code,
+                      suggestion="Send integers between -2^63 and 2^63-1, finite numbers and shallower "
+                                 "documents.") from None
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File], max_inputs: int) -> list[Problem]:
@@ -120,6 +136,18 @@ def _input(port_name: str, file: File, metadata: dict[str, Any] | None, tracked:
     return DraftInput(port_name, file.file_id, file.uid, payload, tracked)
 
 
+def _check_files(ctx: AppContext, pipeline: Pipeline, config: BaseModel, body: JobCreate,
+                 files: dict[str, File]) -> None:
+    """The pipeline's checks that read the input files (`Pipeline.check_files`); 400 on a problem."""
+    refs = [FileRef(input_id=file.uid, port_name=port, file_id=file.file_id, filename=file.file_id,
+                    metadata=item.metadata or {}, sha256=file.sha256, num_bytes=file.num_bytes,
+                    opener=partial(ctx.blobs.open, file.blob_key), path=ctx.blobs.local_path(file.blob_key))
+            for port, items in body.inputs.items() for item in items if (file := files.get(item.file_id))]
+    problems = [Problem(p.message, p.field, p.suggestion, p.code) for p in pipeline.check_files(config, refs)]
+    if problems:
+        raise Invalid.from_problems(problems)
+
+
 def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDraft:
     row = pipeline_service.resolve(session, body.pipeline_key, body.pipeline_version, body.pipeline_type)
     pipeline = ctx.registry.get(row.pipeline_key, row.pipeline_version)
@@ -137,18 +165,22 @@ def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDr
     if problems:
         raise Invalid.from_problems(problems)
     assert config is not None
+    _check_files(ctx, pipeline, config, body, files)
     inputs = [_input(port.name, files[item.file_id], item.metadata, port.tracked)
               for port in pipeline.spec.inputs for item in body.inputs.get(port.name, [])]
     params = body.parameters.get(pipeline.spec.component)
     resources = params.resources.overrides() if params and params.resources else None
     template = JobTemplate(pipeline, row.id, config, parallelism, [i for i in inputs if not i.tracked], resources)
-    return JobDraft(template, org_id, [i for i in inputs if i.tracked], created_event=("", None), name=body.name,
+    tracked = [i for i in inputs if i.tracked]
+    if pipeline.spec.runs_once and not tracked:  # one run over the references: one input to process
+        tracked = [DraftInput(RUN_PORT, "run.json", new_id("fil"), InputPayload.of_record("run.json", "{}"))]
+    return JobDraft(template, org_id, tracked, created_event=("", None), name=body.name,
                     priority=body.priority, metadata=body.metadata, tags=body.tags, callback_url=body.callback_url)
 
 
 def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Validate and queue a job. Returns (job, created); created is False for an idempotent replay."""
-    request_hash = _request_hash(body)
+    request_hash = _request_hash(body, ctx.settings.limits.max_json_depth)
     if body.callback_url:
         validate_callback_url(body.callback_url, guard_for(ctx.settings))
     if idempotency_key:
@@ -156,9 +188,11 @@ def create_job(ctx: AppContext, org_id: str, body: JobCreate, idempotency_key: s
             existing = job_store.get_by_idempotency_key(session, org_id, idempotency_key)
         if existing is not None:
             return _replay(existing, request_hash)
-    with transaction(ctx.sessions) as session:
+    with ctx.sessions() as session:  # checks (some read files) run outside the write transaction
         draft = _draft(ctx, session, org_id, body)
+    with transaction(ctx.sessions) as session:
         draft.idempotency_key, draft.request_hash = idempotency_key, request_hash
+        limits.admit_drafts(ctx, session, [draft])
         try:
             job = save_one(session, draft)
         except IntegrityError:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from jobport.domain.errors import Invalid, NotFound, Problem
 from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import TERMINAL, JobStatus
+from jobport.services import limits
 from jobport.services import usage as usage_service
 from jobport.services.auth import Principal
 from jobport.services.context import AppContext
@@ -31,6 +32,11 @@ from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, Job, JobOutput
 
 OUTPUT_EXTENSIONS = {"text/csv": "csv", "application/json": "json"}
+# The records a file's extension names, for a request that gives no type (Gravity's C# client
+# sends `mimeType: null`) and a file part without one (or application/octet-stream).
+MIME_BY_EXTENSION = {".csv": "text/csv", ".json": "application/json", ".jsonl": "application/x-ndjson",
+                     ".ndjson": "application/x-ndjson"}
+_UNTYPED_PARTS = {"", "application/octet-stream"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,24 @@ class FileJobRequest:
     mapping: list[MappingRule] | None = None
     output_mapping: list[MappingRule] | None = None
     callback_url: str | None = None
+
+
+def resolve_mime_type(declared: str | None, part_type: str | None, filename: str) -> str:
+    """The input's mime type: the request's `mimeType`; else the file part's Content-Type; else,
+    for a part without one or with application/octet-stream, what the filename's extension names;
+    else a 400 naming `data.mimeType`."""
+    if declared:
+        return declared
+    part = (part_type or "").strip()
+    if part.split(";", 1)[0].strip().lower() not in _UNTYPED_PARTS:
+        return part
+    extension = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+    if extension in MIME_BY_EXTENSION:
+        return MIME_BY_EXTENSION[extension]
+    raise Invalid(f"data.mimeType is required: the file part {filename!r} has no content type that names its "
+                  f"records", field="data.mimeType", code="missing_parameter",
+                  suggestion='Set data.mimeType (e.g. "text/csv; header=present"), or send the file part with that '
+                             f"Content-Type, or give the file a {', '.join(MIME_BY_EXTENSION)} extension.")
 
 
 def new_job_uuid() -> str:
@@ -129,6 +153,7 @@ def submit(ctx: AppContext, request: FileJobRequest, job_id: str, job_uuid: str)
     with transaction(ctx.sessions) as session:
         if usage_service.over_budget(session, draft.org_id, bill.billed_units):
             draft.status = JobStatus.SUSPENDED  # waits until the org's budget is raised
+        limits.admit_drafts(ctx, session, [draft])
         job = save_one(session, draft)
     ctx.wake_scheduler()
     return job

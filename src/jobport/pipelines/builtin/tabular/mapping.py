@@ -9,6 +9,7 @@ naming the record's line and the source. `from_records` does this per record (an
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,10 @@ class InputMapping:
         return list(dict.fromkeys(keys))  # type: ignore[arg-type]
 
     def check_columns(self, names: Sequence[str], header: bool) -> None:
-        """Every source without a default must be a column of the CSV (`RecordError` naming it)."""
+        """Every source without a default must be a column of the CSV, and a source read as a plain
+        column name must not be a repeated one (`RecordError` naming it)."""
         present = set(names)
+        self._check_repeated(names, header)
         for source in self.sources:
             if source.default is not None or source.path.segments[0].key in present:
                 continue
@@ -101,6 +104,24 @@ class InputMapping:
                 f"Map feature '{source.feature}' from one of the file's columns with a mapping rule "
                 "{source, destination}, or give it a defaultValue.",
                 code="missing_column",
+            )
+
+    def _check_repeated(self, names: Sequence[str], header: bool) -> None:
+        """A repeated column holds a list of values (for selectors such as `price[1]`); a feature read
+        by the plain name would get that list."""
+        repeated = {name for name, count in Counter(names).items() if count > 1}
+        for source in self.sources:
+            key = source.path.simple_key
+            if key is None or key not in repeated:
+                continue
+            where = "in the CSV header" if header else "among the CSV's `columns`"
+            raise RecordError(
+                f"duplicate column name '{key}' {where} ({names.count(key)} columns are called so); "
+                f"{_role(source)} takes one value",
+                source.config_field,
+                "Give the columns distinct names, or pick one of them with a selector in a mapping rule "
+                f"(source '{key}[0]' for the first).",
+                code="duplicate_column",
             )
 
     def from_table(self, table: pa.Table, positions: Sequence[int]) -> Features:

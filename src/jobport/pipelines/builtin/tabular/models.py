@@ -70,6 +70,14 @@ def _head(model: str | bytes) -> bytes:
         return handle.read(4)
 
 
+def _scrubbed(err: Exception, model: str | bytes, filename: str) -> str:
+    """The runtime's error text without the server's path of the file (users see it in job errors)."""
+    text = str(err)
+    if isinstance(model, str):
+        text = text.replace(model, filename).replace(str(Path(model).parent), "")
+    return text
+
+
 def _threads() -> int:
     try:
         return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
@@ -113,7 +121,8 @@ class OnnxRunner:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own pybind exception types
             raise LoadError(
-                f"model file {filename} is not a loadable ONNX model: {err}", code="invalid_model_file"
+                f"model file {filename} is not a loadable ONNX model: {_scrubbed(err, model, filename)}",
+                code="invalid_model_file",
             ) from None
         self.features = list(features)
         self.outputs = list(outputs)
@@ -247,7 +256,8 @@ class SkopsRunner:
         try:
             untrusted = sio.get_untrusted_types(**source)
         except Exception as err:  # a corrupt or foreign file: skops raises many kinds
-            raise LoadError(f"model file {filename} is not a skops file: {err}", code="invalid_model_file") from None
+            raise LoadError(f"model file {filename} is not a skops file: {_scrubbed(err, model, filename)}",
+                            code="invalid_model_file") from None
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
         if refused:
             raise LoadError(
@@ -260,7 +270,8 @@ class SkopsRunner:
                 sio.load(model, trusted=untrusted) if isinstance(model, str) else sio.loads(model, trusted=untrusted)
             )
         except Exception as err:  # skops raises many kinds
-            raise LoadError(f"model file {filename} could not be loaded: {err}", code="invalid_model_file") from None
+            raise LoadError(f"model file {filename} could not be loaded: {_scrubbed(err, model, filename)}",
+                            code="invalid_model_file") from None
         self.estimator = estimator
         self.features = list(features)
         self.outputs = list(outputs)

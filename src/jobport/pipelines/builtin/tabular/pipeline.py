@@ -250,6 +250,15 @@ class TabularModelPipeline(PipelineBase):
                     mapping, [str(h) for h in headers], f"inputs.{DATA_PORT}[{i}]", facts.file_id
                 )
 
+    def check_references(self, config: TabularModelConfig, references: Sequence[FileRef]) -> Iterator[CreateProblem]:
+        """The model loads, and its inputs and outputs fit the declared `features` and `outputs`."""
+        try:
+            self.load(config, references, LoadContext())
+        except LoadError as err:
+            yield CreateProblem(f"references.{MODEL_PORT}[0].file_id", err.message,
+                                "Upload a model that onnxruntime (.onnx) or skops (.skops) loads, whose inputs "
+                                "and outputs match the app's `features` and `outputs`.", err.code)
+
     def config_warnings(self, config: TabularModelConfig) -> list[str]:
         fmt = config.record_format
         if config.columns and not (fmt.kind == "csv" and not fmt.header):

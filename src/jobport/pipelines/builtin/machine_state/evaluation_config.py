@@ -1,0 +1,38 @@
+"""Config of `machine-state-evaluation`: the classification config it measures (the same reader
+and classifier settings as `machine-state-classification`) and the small grid it searches."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobport.pipelines.builtin.machine_state.config import MachineStateConfig
+
+Metric = Literal["euclidean", "cosine", "manhattan"]
+
+
+class SearchGrid(BaseModel):
+    """The grid of settings measured by grouped k-fold over the recordings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_sizes: list[int] | None = Field(
+        None, min_length=1, max_length=6,
+        description="Window sizes to try (each at least 4); default: half, the same and double the config's "
+                    "window_size. The step keeps the config's step/window ratio.")
+    n_neighbors: list[int] = Field([1, 3, 5], min_length=1, max_length=6, description="KNN neighbour counts to try.")
+    metrics: list[Metric] = Field(["euclidean", "cosine"], min_length=1, max_length=3,
+                                  description="KNN distance metrics to try.")
+    folds: int = Field(4, ge=2, le=20, description="Folds of the grouped k-fold (at most one per recording).")
+
+    def sizes(self, window_size: int) -> list[int]:
+        wanted = self.window_sizes or [window_size // 2, window_size, window_size * 2]
+        return sorted({w for w in wanted if w >= 4})
+
+
+class EvaluationConfig(MachineStateConfig):
+    """`machine-state-classification`'s settings, measured; plus the grid (null: no grid)."""
+
+    search: SearchGrid | None = Field(default_factory=SearchGrid,
+                                      description="The settings grid to measure; null measures the config alone.")
