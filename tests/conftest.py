@@ -57,6 +57,14 @@ def _fresh_pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def example_model(tmp_path_factory):
+    """The example Iris model (scikit-learn, exported to ONNX) with its tabular-model config, made once."""
+    from jobport.pipelines.builtin.tabular.example import build_example_model
+
+    return build_example_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
     yield from _fresh_pg_database()

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from surface_orgs import TOO_BIG, SurfaceOrg, error_text
 
 CSV = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
@@ -181,10 +180,6 @@ GRAVITY = [
 
 CATALOGUE = ARCHETYPE + SUPERAI + GRAVITY
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,10 @@ from pathlib import Path
 import pytest
 
 from helpers import host_iris_app, machine_csv, machine_job_body, upload, wait_for
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 def _org(server) -> tuple[str, dict[str, str]]:

@@ -10,16 +10,11 @@ import uuid
 import pytest
 
 from helpers import host_iris_app
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 IRIS_CSV = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 class Org:

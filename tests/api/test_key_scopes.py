@@ -15,7 +15,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from helpers import wait_until
 from jobport.api import deps
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 from receivers import Receiver
 
@@ -63,10 +62,6 @@ class World:
         headers = HEADER_STYLES[style](key) if key is not None else {}
         return self.client.request(method, path, headers={**headers, **kw.pop("headers", {})}, **kw)
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

@@ -101,12 +101,6 @@ def test_usage_limits_shows_every_limit_and_its_usage(server):
     assert shown["fetch_max_per_org"]["allowed"] == server.ctx.settings.fetch.max_per_org
 
 
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    from jobport.pipelines.builtin.tabular.example import build_example_model
-
-    return build_example_model(tmp_path_factory.mktemp("model"))
-
 
 def iris_app(server, key: str, model) -> str:
     headers = {"Authorization": f"Bearer {key}"}

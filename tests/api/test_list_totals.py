@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from helpers import add_failing_version, wait_until
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import app_job_ops, auth, files
 from jobport.services import apps as app_service
 from jobport.services import callbacks as callback_service
@@ -35,10 +34,6 @@ from jobport.store.counts import job_counts
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 ENDED = ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 class App:

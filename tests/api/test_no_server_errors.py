@@ -19,7 +19,6 @@ import pytest
 import uvicorn
 
 from helpers import machine_job_body, make_settings
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.server import create_app
 from jobport.services import app_job_ops, auth
 from jobport.services.jobs import posted_file, queries
@@ -28,10 +27,6 @@ from surface_orgs import TOO_BIG, SurfaceOrg, error_text
 CSV_MIME = "text/csv; header=present"
 IRIS_CSV = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

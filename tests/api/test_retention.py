@@ -10,16 +10,11 @@ from datetime import timedelta
 import pytest
 
 from helpers import host_iris_app, wait_until
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth, retention
 from jobport.store.db import utcnow
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 class Org:

@@ -9,13 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from jobport.pipelines.builtin.tabular.example import build_example_model
-
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
-
 
 @pytest.fixture
 def modeller(api, example_model):

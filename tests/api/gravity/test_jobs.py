@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import make_settings
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.server import create_app
 from jobport.services import auth
 
@@ -24,10 +23,6 @@ IRIS_CSV = (b"sepal_length,sepal_width,petal_length,petal_width\n"
 EXPECTED = ["setosa", "virginica", "versicolor"]
 CSV_MIME = "text/csv; header=present"
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 class Gravity:

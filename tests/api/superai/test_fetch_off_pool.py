@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from helpers import host_iris_app, wait_until
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -60,10 +59,6 @@ class HangingFileServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture

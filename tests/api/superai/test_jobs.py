@@ -15,17 +15,12 @@ from pathlib import Path
 import pytest
 
 from helpers import add_failing_version, wait_until
-from jobport.pipelines.builtin.tabular.example import build_example_model
 from jobport.services import auth
 from receivers import FileServer, Receiver
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
 
-
-@pytest.fixture(scope="module")
-def example_model(tmp_path_factory):
-    return build_example_model(tmp_path_factory.mktemp("model"))
 
 
 class SuperAI:
