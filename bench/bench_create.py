@@ -6,7 +6,7 @@ same `predict` task sent with Celery's `apply_async` from 8 threads.
   app. 8 client threads, each with its own `httpx.Client` (one keep-alive connection), split the
   records between them and send `POST /v1/apps/{app}/jobs` with one input each, one request after
   another. *Created* = first request sent → the last create answered (client clock). Then the
-  client polls `GET /v1/apps/{app}/jobs?statusIn=COMPLETED&size=1` (its `total`) every 0.25 s;
+  client polls `GET /v1/apps/{app}/jobs?statusIn=COMPLETED&statusIn=REVIEWED&size=1` (its `total`) every 0.25 s;
   *end to end* = first request sent → the last job's `completed` (server clock, same machine).
 - **Celery + Redis**: the worker of `bench_superai.celery_worker` (`--concurrency <cpus>`,
   prefork, Redis db 15 as broker and backend); 8 threads, each calls `predict.apply_async` for its
@@ -59,8 +59,10 @@ def jobport_run(n: int, clients: int = CLIENTS, log=print) -> dict[str, Any]:
                     r.raise_for_status()
                 return len(share)
 
-            def count(status: str) -> int:
-                r = http.get(f"/v1/apps/{app_id}/jobs", params={"statusIn": status, "size": 1})
+            def count(*statuses: str) -> int:
+                # COMPLETED alone is "completed and not reviewed": a bounded count (search_count_max);
+                # COMPLETED with REVIEWED is every completed job, an exact total from the job counters
+                r = http.get(f"/v1/apps/{app_id}/jobs", params={"statusIn": list(statuses), "size": 1})
                 r.raise_for_status()
                 return int(r.json()["total"])
 
@@ -72,7 +74,7 @@ def jobport_run(n: int, clients: int = CLIENTS, log=print) -> dict[str, Any]:
                 answered = time.time()
                 assert created == count_
                 deadline = time.monotonic() + TIMEOUT
-                while (done := count("COMPLETED")) < expected_total:
+                while (done := count("COMPLETED", "REVIEWED")) < expected_total:
                     if failed := count("FAILED"):
                         raise RuntimeError(f"{failed} jobs FAILED")
                     if time.monotonic() > deadline:

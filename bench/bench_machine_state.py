@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from threadpoolctl import threadpool_limits
 
 from common import (
     OUT_DIR,
+    MemorySink,
     cpu_seconds,
     dataset,
     epoch,
@@ -194,25 +194,6 @@ def compare_predictions(jp: JobportClient, job_id: str, labels: np.ndarray, conf
             and [r["timestamp"] for r in rows] == expected_ts)
 
 
-class _MemorySink:
-    """An OutputSink that keeps outputs in memory and drops events and progress."""
-
-    def __init__(self) -> None:
-        self.outputs: dict[str, bytes] = {}
-
-    @contextmanager
-    def open_output(self, port_name: str, filename: str):
-        buffer = io.BytesIO()
-        yield buffer
-        self.outputs[filename] = buffer.getvalue()
-
-    def event(self, *args, **kwargs) -> None:
-        pass
-
-    def progress(self, *args, **kwargs) -> None:
-        pass
-
-
 class _TimedWorker(MachineStateWorker):
     write_parts = 0.0
 
@@ -231,7 +212,7 @@ def profile_worker(model, path: str) -> dict[str, float]:
                   filename=Path(path).name, metadata={}, sha256="", num_bytes=Path(path).stat().st_size,
                   opener=lambda: open(path, "rb"), path=path)
     started, cpu = time.perf_counter(), time.process_time()
-    worker.process(ref, _MemorySink())
+    worker.process(ref, MemorySink())
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
             "write_parts": worker.write_parts}
 

@@ -6,6 +6,7 @@ The data set is generated once with `jobport.testing.datasets.write_synthetic_da
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -170,3 +171,22 @@ def fresh_pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class MemorySink:
+    """An OutputSink for running a worker in-process: keeps outputs in memory, drops events and progress."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, bytes] = {}
+
+    @contextmanager
+    def open_output(self, port_name: str, filename: str) -> Iterator[io.BytesIO]:
+        buffer = io.BytesIO()
+        yield buffer
+        self.outputs[filename] = buffer.getvalue()
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def progress(self, *args: Any, **kwargs: Any) -> None:
+        pass

@@ -176,6 +176,32 @@ class GravitySettings(BaseSettings):
     latest_limit: int = Field(100, ge=1, description="Jobs returned by GET /api/v1/jobs/latest.")
 
 
+class OpenAISettings(BaseSettings):
+    """The OpenAI Batch API surface (`/v1/files`, `/v1/batches`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_OPENAI_", extra="forbid")
+
+    max_requests_per_batch: int = Field(
+        50_000, ge=1, description="Most request lines in one batch input file (OpenAI's limit); more fails the batch.")
+    max_file_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="Largest file uploaded to /v1/files (OpenAI's 200 MB); 413 above.")
+    max_reported_errors: int = Field(
+        100, ge=1, description="Most validation errors listed in a failed batch's `errors.data`.")
+    page_default: int = Field(20, ge=1, description="Default `limit` of GET /v1/batches and GET /v1/files.")
+    page_max: int = Field(10_000, ge=1, description="Largest `limit` of GET /v1/batches and /v1/files (400 above).")
+    max_completion_window_seconds: int = Field(
+        86_400, ge=1, description="Longest `completion_window` a batch may ask for (OpenAI accepts only 24h).")
+    chat_default_max_tokens: int = Field(
+        256, ge=1, description="Tokens a chat completion line generates at most when it gives no max_tokens.")
+    chat_max_tokens: int = Field(
+        4096, ge=1, description="Largest max_tokens / max_completion_tokens a chat completion line may ask for.")
+    chunk_lines: int = Field(
+        16, ge=1, le=1024, description="Request lines run through the model together (one batched decode, one "
+                                       "output part committed, one progress update).")
+    embedding_max_inputs: int = Field(
+        2048, ge=1, description="Most texts in one /v1/embeddings line's `input` (OpenAI's limit).")
+
+
 class UploadSettings(BaseSettings):
     """Direct uploads in parts (Archetype `POST /v0.5/files/uploads/initiate` ... `complete`)."""
 
@@ -249,6 +275,13 @@ class HttpSettings(BaseSettings):
         2.0, ge=0, description="How long a process reuses an API key's lookup (org, scope, app) instead of asking "
                                "the database on every request; a key revoked through this process answers 401 at "
                                "once, through another replica within this time. 0: look up every request.")
+    request_id_max_chars: int = Field(
+        128, ge=1, le=1024, description="Longest `X-Request-ID` taken from a request (letters, digits and `._:/+=@-`); "
+                                        "a longer or otherwise invalid one is replaced by a generated id.")
+    drain_seconds: float = Field(
+        0.0, ge=0, le=300, description="After SIGTERM, keep serving this long with `/readyz` answering 503 "
+                                       "(`draining`) before the server stops taking connections, so that a load "
+                                       "balancer stops sending it requests first. 0: stop at once.")
 
 
 class RetentionSettings(BaseSettings):
@@ -275,6 +308,9 @@ class LogSettings(BaseSettings):
         "console", description="Log lines as readable text (`console`) or one JSON object per line (`json`).")
     level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="The lowest level logged (jobport's own records and uvicorn's).")
+    access: bool = Field(
+        True, description="One `request` record per HTTP request served (method, path, status, duration, request "
+                          "id, route, org); probes (`/healthz`, `/readyz`, `/metrics`) only at `debug`.")
 
 
 class S3Settings(BaseSettings):
@@ -314,7 +350,7 @@ class S3Settings(BaseSettings):
 
 
 GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "uploads", "fetch", "log", "s3", "quotas", "http",
-          "retention")
+          "retention", "openai")
 S3_PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4 presigned links live at most 7 days
 
 
@@ -354,12 +390,16 @@ class Settings(BaseSettings):
     )
     example_app: bool = Field(
         True, description="Register the example app `iris-classifier` (and a key bound to it) on first start.")
+    otel: bool = Field(
+        False, description="Trace HTTP requests and SQL statements with OpenTelemetry (the `otel` extra); the "
+                           "exporter follows the standard `OTEL_*` variables (docs/operations.md \"Tracing\").")
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     superai: SuperAISettings = Field(default_factory=SuperAISettings)
     gravity: GravitySettings = Field(default_factory=GravitySettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     log: LogSettings = Field(default_factory=LogSettings)

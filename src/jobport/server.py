@@ -5,9 +5,12 @@ and the FastAPI app of the process's role that serves them. Nothing else builds 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -31,7 +34,9 @@ from jobport.pipelines.registry import Registry
 from jobport.pipelines.sdk import HostContext
 from jobport.services import auth, examples, pipelines
 from jobport.services.context import AppContext, load_or_create_secret
+from jobport.services.jobs.autopublish import AfterTraining
 from jobport.services.retention import RetentionService
+from jobport.services.telemetry import Telemetry
 from jobport.services.transitions import Transitions
 from jobport.store.db import make_engine, make_session_factory, migrate, startup_lock
 
@@ -44,16 +49,25 @@ def build_context(settings: Settings, registry: Registry | None = None) -> AppCo
     settings.home.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.resolved_database_url)
     blobs = open_store(settings.blobs)
-    return AppContext(
+    sessions = make_session_factory(db)
+    telemetry = Telemetry()
+    telemetry.watch(sessions)  # jobs submitted, and what transactions observed, counted at commit
+    after_training = AfterTraining()  # publish / save a reference set once a training job completes
+    ctx = AppContext(
         settings=settings,
         db=db,
-        sessions=make_session_factory(db),
+        sessions=sessions,
         blobs=blobs,
         # links: presigned by the store where it can (S3), else the server's own /blobs/... links
         signer=UrlSigner(load_or_create_secret(settings), settings.limits.signed_url_ttl_seconds, presigner=blobs),
         registry=registry or Registry.from_entry_points(host_context(settings)),
-        transitions=Transitions(reactions=[JobCallbacks(callback_surfaces())]),
+        transitions=Transitions(reactions=[JobCallbacks(callback_surfaces()), telemetry.on_job_moves,
+                                           after_training]),
+        telemetry=telemetry,
     )
+    after_training.bind(ctx)
+    ctx.shutdown_hooks.append(after_training.wait)
+    return ctx
 
 
 def build_executor(ctx: AppContext) -> Executor:
@@ -81,7 +95,7 @@ def build_executor(ctx: AppContext) -> Executor:
 
 def build_scheduler(ctx: AppContext, executor: Executor | None = None) -> Scheduler:
     return Scheduler(ctx.settings, ctx.sessions, ctx.blobs, ctx.registry, executor or build_executor(ctx),
-                     SchedulerLock(ctx.db, ctx.settings.home), ctx.transitions)
+                     SchedulerLock(ctx.db, ctx.settings.home), ctx.transitions, telemetry=ctx.telemetry)
 
 
 def prepare(ctx: AppContext) -> None:
@@ -135,7 +149,7 @@ def start_background(ctx: AppContext, run_scheduler: bool) -> Background:
         background.scheduler = build_scheduler(ctx)
         # the outbox deliverer runs next to the scheduler and stops after it; what it has not sent
         # by then stays in the outbox for the next start (or for another scheduler process)
-        background.deliverer = CallbackDeliverer(settings, ctx.sessions)
+        background.deliverer = CallbackDeliverer(settings, ctx.sessions, on_attempt=ctx.telemetry.callback_attempt)
         background.retention = RetentionService(ctx)
     elif background.notifier is not None:
         outbox.add_waker(background.notifier)  # callbacks enqueued here wake a scheduler process's deliverer
@@ -167,26 +181,74 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool | None =
     settings = settings or Settings()
     log.configure(settings.log.format, settings.log.level)
     runs_scheduler = settings.role in ("all", "scheduler") if run_scheduler is None else run_scheduler
+    tracer: Any = None
+    if settings.otel:
+        from jobport import tracing  # the `otel` extra: imported only when tracing is on
+
+        tracer = tracing.start()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = build_context(settings)
+        if tracer is not None:
+            tracing.trace_engine(ctx.db, tracer)
         await run_in_threadpool(prepare, ctx)
         background = start_background(ctx, runs_scheduler)
         app.state.ctx = ctx
         app.state.scheduler = background.scheduler
         app.state.callback_deliverer = background.deliverer
+        restore_sigterm = drain_on_sigterm(ctx, settings.http.drain_seconds)
         try:
             yield
         finally:
+            ctx.draining.set()
+            restore_sigterm()
             background.stop()
+            for hook in ctx.shutdown_hooks:
+                hook()
             ctx.db.dispose()
+            if tracer is not None:
+                tracing.stop(tracer)
 
-    if settings.role == "scheduler":
-        return build_ops_app(settings, lifespan)
-    app = build_app(settings, lifespan)
-    answer_database_outages(app)
+    app = build_ops_app(settings, lifespan) if settings.role == "scheduler" else build_app(settings, lifespan)
+    if settings.role != "scheduler":
+        answer_database_outages(app)
+    if tracer is not None:
+        tracing.trace_app(app, tracer)
+        app.state.tracer_provider = tracer
     return app
+
+
+def drain_on_sigterm(ctx: AppContext, seconds: float) -> Callable[[], None]:
+    """On SIGTERM, mark the process draining (`/readyz` answers 503) and hand the signal to the
+    server's own handler (uvicorn's graceful shutdown) `seconds` later; a second SIGTERM hands it
+    over at once. Installed over the handler the server set while it starts the app (main thread
+    only); returns what puts that handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return lambda: None
+    server_stop: Callable[[int, Any], Any] = previous
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if ctx.draining.is_set() or seconds <= 0:
+            ctx.draining.set()
+            server_stop(signum, frame)
+            return
+        ctx.draining.set()
+        structlog.get_logger("jobport.server").info("draining before shutdown", seconds=seconds)
+        timer = threading.Timer(seconds, server_stop, (signum, frame))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def answer_database_outages(app: FastAPI) -> None:

@@ -16,10 +16,24 @@ CONFIG = {"reader_config": {"data_columns": ["a", "b", "c"], "timestamp_column":
                             "window_size": 16, "step_size": 4}}
 
 
+class ThroughTestClient(httpx.BaseTransport):
+    """An httpx transport that sends through the app's TestClient, in process (signed links route to
+    the app too). Starlette's TestClient is built on `httpx2` where installed (the `openai` client
+    brings it), whose transport objects `httpx` cannot drive directly."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self.client.request(request.method, str(request.url), headers=list(request.headers.multi_items()),
+                                     content=request.read())
+        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(answer.status_code, headers=headers, content=answer.content, request=request)
+
+
 @pytest.fixture
 def jp(server, api):
-    # TestClient is an httpx.Client: reuse its in-process transport (signed links route to the app too).
-    with JobportClient("http://testserver", api.key, transport=server.client._transport) as c:
+    with JobportClient("http://testserver", api.key, transport=ThroughTestClient(server.client)) as c:
         yield c
 
 
@@ -129,7 +143,7 @@ def test_server_errors_become_jobport_errors(jp, server):
     assert "unknown pipeline 'no-such-pipeline'" in e.message
     assert "hint: Use one of: " in str(e) and "machine-state-classification" in str(e)
 
-    with JobportClient("http://testserver/v0.5", "wrong-key", transport=server.client._transport) as anon:
+    with JobportClient("http://testserver/v0.5", "wrong-key", transport=ThroughTestClient(server.client)) as anon:
         with pytest.raises(JobportError) as info:
             anon.list_jobs()
     assert info.value.status_code == 401 and info.value.code == "unauthorized"

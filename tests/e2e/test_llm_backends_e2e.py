@@ -5,18 +5,15 @@ the same job on the embedded backend for comparison, and `jobport submit FILE.js
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
-from jobport.pipelines.lm.catalogue import BUILTIN
 from jobport.sdk.client import JobportClient
 from jobport.testing.embedded import JOBPORT, EmbeddedServer, free_port
+from jobport.testing.llamaserver import llama_server as run_llama_server
 
 RECORDS = [
     {"prompt": "What is 2+2?"},
@@ -35,32 +32,8 @@ def write_jsonl(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on a free loopback port, serving the built-in GGUF file."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(BUILTIN.gguf_path()), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"],
-            stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start")
-            time.sleep(0.2)
+    with run_llama_server(tmp_path_factory.mktemp("llama") / "server.log", n_ctx=4096) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

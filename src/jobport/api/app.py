@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from jobport import __version__
 from jobport.api import admin as admin_routes
 from jobport.api import blobs as blob_routes
-from jobport.api import errors, openapi, ops, upload_parts
+from jobport.api import errors, observability, openapi, ops, upload_parts
 from jobport.api import limits as limits_api
 from jobport.api.surfaces import ARCHETYPE, SURFACES, surface_for_path
 from jobport.config import Settings
@@ -58,17 +58,20 @@ def build_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyncCon
     openapi.install(app, lambda path: surface_for_path(path).error_model)
     for surface in SURFACES:
         for router in surface.routers:
-            app.include_router(router, prefix=surface.prefix, dependencies=limits_api.RATE_LIMITED,
+            app.include_router(router, prefix=surface.prefix,
+                               dependencies=[*limits_api.RATE_LIMITED, observability.LOG_ORG],
                                responses=limits_api.RATE_LIMIT_RESPONSES)
-    app.include_router(admin_routes.router, prefix=ARCHETYPE.prefix)  # /v0.5/admin: orgs and keys
+    # /v0.5/admin: orgs and keys
+    app.include_router(admin_routes.router, prefix=ARCHETYPE.prefix, dependencies=[observability.LOG_ORG])
     app.include_router(blob_routes.router)
     app.include_router(upload_parts.router)
     app.include_router(ops.router)
 
     app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
     limits_api.install(app, settings)  # 429s, /v0.5/usage/limits, the body read timeout
-    # keep last (outermost): an exception escaping any middleware or route becomes a 500 in the surface's format
+    # outermost but one: an exception escaping any middleware or route becomes a 500 in the surface's format
     app.add_middleware(errors.UnexpectedErrors, error_body_for=lambda path: surface_for_path(path).error_body)
+    observability.install(app, settings)  # outermost: request ids, access log, HTTP metrics
     return app
 
 
@@ -77,4 +80,5 @@ def build_ops_app(settings: Settings, lifespan: Callable[[FastAPI], AbstractAsyn
     app = FastAPI(title="jobport scheduler", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(ops.router)
+    observability.install(app, settings)
     return app

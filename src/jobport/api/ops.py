@@ -1,6 +1,7 @@
 """Operations routes every role serves: `/healthz` (liveness: the process answers), `/readyz`
 (readiness: what this process still waits for, 503 until nothing required is missing) and
-`/metrics` (Prometheus text: server-wide figures read from the database)."""
+`/metrics` (Prometheus text: server-wide figures read from the database, and this process's own
+counters and histograms)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Health(BaseModel):
 
 
 class CheckPublic(BaseModel):
-    name: str = Field(description="database, migrations, blob_store or scheduler.")
+    name: str = Field(description="draining, database, migrations, blob_store or scheduler.")
     ok: bool
     required: bool = Field(description="Whether readiness waits for it (a replica does not wait for the scheduler).")
     detail: str

@@ -18,6 +18,9 @@ from jobport.api.archetype.render import error_body as archetype_error_body
 from jobport.api.gravity import jobs as gravity_jobs
 from jobport.api.gravity import render as gravity_render
 from jobport.api.gravity import schemas as gravity_schemas
+from jobport.api.openai import render as openai_render
+from jobport.api.openai import routes as openai_routes
+from jobport.api.openai import schemas as openai_schemas
 from jobport.api.superai import jobs as superai_jobs
 from jobport.api.superai import render as superai_render
 from jobport.api.superai import schemas as superai_schemas
@@ -35,6 +38,12 @@ class Surface:
     error_body: Callable[[list[Problem]], dict[str, Any]]
     error_model: type[BaseModel]  # the error body's schema, for /openapi.json
     callbacks: SurfaceCallbacks
+    # the path prefixes whose errors are this surface's, when it shares `prefix` with another (default: prefix)
+    owns: Sequence[str] = ()
+
+    @property
+    def claimed(self) -> Sequence[str]:
+        return self.owns or (self.prefix,)
 
 
 ARCHETYPE = Surface(
@@ -54,8 +63,14 @@ GRAVITY = Surface(
     error_body=gravity_render.error_envelope,
     error_model=gravity_schemas.GravityError,
     callbacks=SurfaceCallbacks(gravity_render.job_callback))
+# Mounted under /v1 beside super.AI (whose routes are /v1/apps, /v1/jobs, /v1/operations): no path collides.
+OPENAI = Surface(
+    name="openai", prefix="/v1", client_base="/v1", routers=(openai_routes.router,),
+    error_body=openai_render.error_body, error_model=openai_schemas.OpenAIError,
+    callbacks=SurfaceCallbacks(openai_render.job_callback),
+    owns=("/v1/files", "/v1/batches"))
 
-SURFACES: tuple[Surface, ...] = (ARCHETYPE, SUPERAI, GRAVITY)
+SURFACES: tuple[Surface, ...] = (ARCHETYPE, SUPERAI, GRAVITY, OPENAI)
 
 
 def callback_surfaces() -> dict[str, SurfaceCallbacks]:
@@ -63,6 +78,6 @@ def callback_surfaces() -> dict[str, SurfaceCallbacks]:
 
 
 def surface_for_path(path: str) -> Surface:
-    """The surface a request path belongs to (the longest matching prefix; Archetype otherwise)."""
-    matches = [s for s in SURFACES if path == s.prefix or path.startswith(s.prefix.rstrip("/") + "/")]
-    return max(matches, key=lambda s: len(s.prefix)) if matches else ARCHETYPE
+    """The surface a request path belongs to (the longest matching claimed prefix; Archetype otherwise)."""
+    matches = [(len(p), s) for s in SURFACES for p in s.claimed if path == p or path.startswith(p.rstrip("/") + "/")]
+    return max(matches, key=lambda m: m[0])[1] if matches else ARCHETYPE

@@ -2,6 +2,7 @@
 (and changed) in one place:
 
     orgs/<org id>/files/<file uid>                      uploaded files (Files API)
+    orgs/<org id>/reference-sets/<name hash>/...        a named reference set: manifest.json + files/
     jobs/<job id>/inputs/<file uid>                     a file posted with its job (Gravity)
     jobs/<job id>/outputs/<input id>/<filename>         what a worker wrote for one input
     apps/<app id>/<version hash>/<port>/<file id>       an app version's copied reference files
@@ -16,6 +17,11 @@ import hashlib
 
 def org_file(org_id: str, file_uid: str) -> str:
     return f"orgs/{org_id}/files/{file_uid}"
+
+
+def reference_set_prefix(org_id: str, name: str) -> str:
+    """A named reference set (manifest.json and its copied files/); the name is hashed like a version label."""
+    return f"orgs/{org_id}/reference-sets/{hashlib.sha256(name.encode()).hexdigest()[:16]}/"
 
 
 def job_prefix(job_id: str) -> str:

@@ -67,6 +67,7 @@ class CallbackDeliverer:
         rand: Callable[[], float] = random.random,
         sender: Sender | None = None,
         name: str = "jobport-callbacks",
+        on_attempt: Callable[[str], None] = lambda _result: None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -75,6 +76,7 @@ class CallbackDeliverer:
         self.clock = clock
         self.rand = rand
         self.name = name
+        self.on_attempt = on_attempt  # each recorded attempt's result: delivered, failed (retried) or given_up
         self.lease = timedelta(seconds=settings.callbacks.timeout_seconds + LEASE_MARGIN_SECONDS)
         self._sender = sender
         self._client: httpx.Client | None = None
@@ -213,6 +215,8 @@ class CallbackDeliverer:
         except Exception:  # the lease expires and the delivery is attempted again (at least once)
             log.exception("recording a callback attempt failed", delivery=claim.id)
             return
+        if won:
+            self.on_attempt({outbox.DELIVERED: "delivered", outbox.FAILED: "given_up"}.get(status, "failed"))
         if not won:
             log.warning("callback attempt raced another deliverer", delivery=claim.id, attempt=claim.attempt)
         elif status == outbox.FAILED:

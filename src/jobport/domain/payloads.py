@@ -66,6 +66,13 @@ class InputPayload(BaseModel):
                                    metadata={}, file_tags=[], file_attributes={"num_lines": 1}, sha256="",
                                    blob_key=None, inline=line + "\n")
 
+    @staticmethod
+    def record_row(filename: str, line: str) -> dict[str, Any]:
+        """`of_record(filename, line).to_row()`, without building the model."""
+        return {"filename": filename, "file_type": "application/x-ndjson", "file_extension": extension_of(filename),
+                "num_bytes": len(line.encode()) + 1, "metadata": {}, "file_tags": [],
+                "file_attributes": {"num_lines": 1}, "sha256": "", "inline": line + "\n"}
+
     @classmethod
     def of_reference(cls, ref: ReferenceFile) -> InputPayload:
         return cls.model_construct(filename=ref.file_id, file_type=ref.file_type, file_extension="",

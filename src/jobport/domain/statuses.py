@@ -7,7 +7,10 @@ move that lost a race changes nothing. Each surface spells the internal statuses
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -125,3 +128,15 @@ def from_superai_status(word: str) -> list[JobStatus]:
     if not matches:
         raise ValueError(word)
     return matches
+
+
+@dataclass(frozen=True)
+class Step:
+    """One status a move goes to, with its event: `reason` (or `details[job_id] = (reason, payload)`
+    for jobs whose event differs), level and type (`job.<status>` by default)."""
+
+    target: JobStatus
+    reason: str
+    level: str = "INFO"
+    event_type: str | None = None
+    details: Mapping[str, tuple[str, Mapping[str, Any] | None]] | None = None

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from jobport.domain.statuses import JobStatus
+from jobport.domain.statuses import JobStatus, Step
 
 
 class JobMoves(Protocol):
@@ -20,3 +20,6 @@ class JobMoves(Protocol):
                   level: str = "INFO", event_type: str | None = None,
                   details: Mapping[str, tuple[str, Mapping[str, Any] | None]] | None = None,
                   values: Mapping[str, Any] | None = None) -> list[str]: ...
+
+    def move_many_via(self, session: Session, job_ids: Sequence[str], steps: Sequence[Step], *,
+                      values: Mapping[str, Any] | None = None) -> list[str]: ...

@@ -37,13 +37,14 @@ from jobport.blobs.base import BlobStore
 from jobport.config import Settings
 from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload, ReferenceFile, component_config, component_resources
-from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus
+from jobport.domain.statuses import TERMINAL, InputStatus, JobStatus, Step
 from jobport.engine import lifecycle
 from jobport.engine.dispatch import ChunkRules, Turns, chunk_units, plan_dispatch, shared_config
 from jobport.engine.executors.base import Executor, ExecutorUnavailable
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.messages import FileSpec, ItemResult, Task, WorkerMessage
 from jobport.engine.ports import JobMoves
+from jobport.engine.telemetry import NO_TELEMETRY, SchedulerTelemetry
 from jobport.pipelines.registry import Registry, deep_merge
 from jobport.pipelines.sdk import Resources
 from jobport.store import apps as app_store
@@ -57,6 +58,9 @@ log = structlog.get_logger("jobport.scheduler")
 STANDBY_RETRY_SECONDS = 2.0
 HEARTBEAT_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 2.0
+# a dispatched job's moves: queued -> ADMITTED -> RUNNING, written as one UPDATE with both events
+ADMIT = Step(JobStatus.ADMITTED, "Admitted by the scheduler")
+START = Step(JobStatus.RUNNING, "Running", event_type="job.running")
 FINALIZABLE = (JobStatus.PENDING, JobStatus.PREEMPTED, JobStatus.ADMITTED, JobStatus.RUNNING)
 OUTPUT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "json": "application/json"}
 
@@ -81,8 +85,10 @@ def _file_spec(row: JobInput) -> FileSpec:
 
 class Scheduler:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, registry: Registry,
-                 executor: Executor, lock: SchedulerLock, transitions: JobMoves) -> None:
+                 executor: Executor, lock: SchedulerLock, transitions: JobMoves,
+                 telemetry: SchedulerTelemetry = NO_TELEMETRY) -> None:
         self.settings = settings
+        self.telemetry = telemetry
         self.transitions = transitions
         self.sessions = sessions
         self.blobs = blobs
@@ -283,6 +289,7 @@ class Scheduler:
         if self._recheck_at is not None:
             timeout = max(0.0, min(timeout, self._recheck_at - time.monotonic()))
         messages = self.executor.poll(timeout, [self._wake_recv])
+        began = time.monotonic()
         try:
             while self._wake_recv.recv(4096):
                 pass
@@ -308,6 +315,8 @@ class Scheduler:
             self._last_lifecycle = now
             self._lifecycle()
         self._dispatch()
+        self.telemetry.scheduler_ticked(time.monotonic() - began, self.executor.free_slots(),
+                                        len(self.executor.running()))
 
     def _lifecycle(self) -> None:
         with transaction(self.sessions) as session:
@@ -325,6 +334,7 @@ class Scheduler:
             for row in reclaimed:
                 _preempted_event(session, row.job_id, row.id, row.file_id, "scheduler_restart",
                                  "after a scheduler restart", row.attempts - 1)
+        self.telemetry.inputs_preempted(len(reclaimed))
         self._delete_blobs(stale)
         if reclaimed:
             log.warning("recovered leased inputs", count=len(reclaimed))
@@ -376,6 +386,7 @@ class Scheduler:
                     continue
                 _preempted_event(session, row.job_id, row.id, row.file_id, "lease_expired",
                                  "its lease expired", row.attempts - 1)
+                self.telemetry.inputs_preempted(1)
         self._delete_blobs(stale)
 
     # ---- dispatch -------------------------------------------------------------------------------
@@ -403,9 +414,9 @@ class Scheduler:
             self._finalize_many(session, [j for j in plan.wants if j not in leased and not in_flight.get(j)])
             started = [jobs[j] for j in leased]
             waiting = [j.id for j in started if j.status in (JobStatus.PENDING, JobStatus.PREEMPTED)]
-            self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
-            not_running = [j.id for j in started if j.status != JobStatus.RUNNING]
-            self.transitions.move_many(session, not_running, JobStatus.RUNNING, "Running", event_type="job.running")
+            self.transitions.move_many_via(session, waiting, [ADMIT, START])
+            admitted = [j.id for j in started if j.status == JobStatus.ADMITTED]
+            self.transitions.move_many_via(session, admitted, [START])
             parameters = job_store.job_parameters(session, list(leased))
             self._load_references(session, started)
             configs: dict[bytes, dict[str, Any]] = {}
@@ -430,6 +441,7 @@ class Scheduler:
             if task.input_id in requeued:
                 _preempted_event(session, task.job_id, task.input_id, task.item.filename, reason, why,
                                  task.attempt - 1)
+        self.telemetry.inputs_preempted(len(requeued))
         return stale
 
     def _delete_blobs(self, keys: list[str]) -> None:
@@ -589,6 +601,7 @@ class Scheduler:
 
     def _on_load_failed(self, session: Session, m: WorkerMessage) -> None:
         d = m.data
+        log.warning("job failed: its pipeline did not load", job_id=m.job_id, error=d["message"])
         job_store.fail_unfinished_inputs(session, m.job_id, f"not run: {d['message']}")
         self.transitions.move(session, m.job_id, JobStatus.FAILED, d["message"], level="ERROR",
                            event_type="job.failed", payload={"error_code": d.get("code")},
@@ -618,12 +631,16 @@ class Scheduler:
         reason = f"worker process exited with code {exitcode}" if exitcode is not None else \
             m.data.get("reason") or "worker process died"
         if row.attempts >= max_attempts:
+            log.warning("input failed: its worker died on every attempt", job_id=m.job_id, input_id=row.id,
+                        reason=reason, attempts=row.attempts)
             job_store.finish_input(session, row.id, InputStatus.FAILED, f"{reason} on each of {row.attempts} attempts")
             job_store.add_event(session, m.job_id, "ERROR", "inference.failed",
                                 f"{row.file_id}: {reason} on each of {row.attempts} attempts",
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
         else:
             job_store.release_inputs(session, [row.id])
+            self.telemetry.inputs_retried(1)
+            log.warning("input re-queued: its worker died", job_id=m.job_id, input_id=row.id, reason=reason)
             job_store.add_event(session, m.job_id, "WARN", "input.retried",
                                 f"{row.file_id}: {reason}; retrying (attempt {row.attempts} of {max_attempts})",
                                 {"error_code": "worker_lost"}, input_id=row.id, index=m.slot)
@@ -652,10 +669,10 @@ class Scheduler:
                                      summary)
             self._references.pop(job_id, None)
             self._solo.discard(job_id)
-        waiting = [j for j in completed if statuses[j] in (JobStatus.PENDING, JobStatus.PREEMPTED)]
-        self.transitions.move_many(session, waiting, JobStatus.ADMITTED, "Admitted by the scheduler")
-        self.transitions.move_many(session, list(completed), JobStatus.COMPLETED, "Completed",
-                                   event_type="job.completed", level="SUCCESS", details=completed)
+        finish = Step(JobStatus.COMPLETED, "Completed", event_type="job.completed", level="SUCCESS", details=completed)
+        waiting = {j for j in completed if statuses[j] in (JobStatus.PENDING, JobStatus.PREEMPTED)}
+        self.transitions.move_many_via(session, [j for j in completed if j in waiting], [ADMIT, finish])
+        self.transitions.move_many_via(session, [j for j in completed if j not in waiting], [finish])
 
 
 def _all_failed_message(failed: int, first_error: str | None) -> str:

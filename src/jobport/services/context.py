@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from jobport.blobs.signing import UrlSigner
 from jobport.config import Settings
 from jobport.pipelines.registry import Registry
 from jobport.services.limits import LimitState
+from jobport.services.telemetry import Telemetry
 from jobport.services.transitions import Transitions
 
 
@@ -97,6 +99,10 @@ class AppContext:
     scheduler: SchedulerControl | None = field(default=None)
     limit_state: LimitState = field(default_factory=LimitState)  # this process's rate and fetch counts
     key_cache: TtlCache = field(default_factory=TtlCache)  # API key lookups (services.auth)
+    telemetry: Telemetry = field(default_factory=Telemetry)  # this process's metrics (services.telemetry)
+    draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: /readyz answers 503
+    # run at shutdown after the background services stopped (e.g. finish training follow-ups)
+    shutdown_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     def wake_scheduler(self) -> None:
         if self.scheduler is not None:

@@ -1,7 +1,8 @@
 """Prometheus metrics (`GET /metrics`, text exposition format): what the database says at scrape
-time, so every replica and role answers the same server-wide figures however many processes run
-(no multiprocess bookkeeping needed for these). Names start with `jobport_`; no label is per job,
-per key or per org. Per-process counters (HTTP requests, scheduler ticks) are not here yet."""
+time (`DatabaseCollector`), so every replica and role answers the same server-wide figures however
+many processes run, followed by this process's own counters and histograms (HTTP requests, jobs
+submitted and finished here, scheduler ticks...: `services.telemetry`), which Prometheus sums over
+the processes it scrapes. Names start with `jobport_`; no label is per job, per key or per org."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class DatabaseCollector(Collector):
 
 
 def exposition(ctx: AppContext) -> bytes:
-    """The metrics as Prometheus text (a registry of its own: nothing from other libraries)."""
+    """The metrics as Prometheus text (registries of their own: nothing from other libraries)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(ctx))
+    registry.register(ctx.telemetry.registry)
     return bytes(generate_latest(registry))

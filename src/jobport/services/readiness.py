@@ -4,7 +4,8 @@ Every role needs the database at the newest schema revision and a reachable blob
 that runs a scheduler is ready when it is the active scheduler or stands by for one; it is not
 ready while its executor is unreachable (jobs then stay queued). An API replica is not held back
 by the scheduler: it reports the active scheduler's last heartbeat (or its absence) as information,
-because jobs it accepts wait in the queue until a scheduler runs.
+because jobs it accepts wait in the queue until a scheduler runs. A process that is shutting down
+(SIGTERM, `ctx.draining`) is not ready: load balancers stop sending it requests while it drains.
 """
 
 from __future__ import annotations
@@ -87,8 +88,14 @@ def _scheduler(ctx: AppContext) -> Check:
     return Check("scheduler", False, detail + (f" ({problems[0]})" if problems else ""), required=False)
 
 
+def _draining(ctx: AppContext) -> Check:
+    if ctx.draining.is_set():
+        return Check("draining", False, "shutting down (SIGTERM): send new requests to another replica")
+    return Check("draining", True, "not shutting down")
+
+
 def check(ctx: AppContext) -> Readiness:
-    checks = _database(ctx)
+    checks = [_draining(ctx), *_database(ctx)]
     checks.append(_blobs(ctx))
     checks.append(_scheduler(ctx))
     return Readiness(ctx.settings.role, checks)

@@ -182,7 +182,7 @@ def first_input_errors(session: Session, job_ids: Sequence[str]) -> dict[str, st
         .subquery()
     )
     rows = session.execute(select(JobInput.job_id, JobInput.error_message).join(first, JobInput.id == first.c.input_id))
-    return {job_id: message for job_id, message in rows.tuples() if message is not None}
+    return {job_id: message for job_id, message in rows if message is not None}
 
 
 def failed_inputs_with_codes(session: Session, job_id: str) -> list[tuple[JobInput, str | None]]:

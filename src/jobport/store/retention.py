@@ -23,7 +23,7 @@ class OrgRetention(Base):
 
 
 def overrides(session: Session) -> dict[str, float]:
-    return dict(session.execute(select(OrgRetention.org_id, OrgRetention.job_days)).tuples().all())
+    return dict(session.execute(select(OrgRetention.org_id, OrgRetention.job_days)).all())
 
 
 def set_override(session: Session, org_id: str, job_days: float | None, now: datetime) -> None:

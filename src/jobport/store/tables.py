@@ -364,3 +364,57 @@ class UploadPart(Base):
     num_bytes: Mapped[int] = mapped_column(BigInteger)
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class OpenAIFile(Base):
+    """An OpenAI Batch API File object (migration 0012): its OpenAI id, filename and purpose; the bytes
+    are the jobport file `file_uid` (uploaded `batch` files are inputs like any other file)."""
+
+    __tablename__ = "openai_files"
+    __table_args__ = (Index("ix_openai_files_org_purpose", "org_id", "purpose", "seq"),
+                      Index("ix_openai_files_org", "org_id", "seq"))
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    file_uid: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(512))
+    purpose: Mapped[str] = mapped_column(String(32))
+    num_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class OpenAIBatch(Base):
+    """An OpenAI batch (migration 0012): its own fields; the work is the jobport job `job_id` (None when
+    the input file failed validation). `status` and the counts are final once the job has ended and
+    the output files are written; while it runs they are read from the job."""
+
+    __tablename__ = "openai_batches"
+    __table_args__ = (Index("ix_openai_batches_org", "org_id", "seq"),)
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    input_file_id: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(16))
+    batch_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    output_expires_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    output_file_id: Mapped[str | None] = mapped_column(String(64))
+    error_file_id: Mapped[str | None] = mapped_column(String(64))
+    errors: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_total: Mapped[int] = mapped_column(Integer)
+    request_completed: Mapped[int] = mapped_column(Integer)
+    request_failed: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    in_progress_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    finalizing_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    cancelling_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]

@@ -129,3 +129,10 @@ def test_job_type_in_any_case():
 ])
 def test_parked_when_pending_or_not_added_to_the_queue(pending, add_to_queue, parked):
     assert records.is_parked(pending, add_to_queue) is parked
+
+
+def test_a_record_inputs_row_is_what_its_payload_stores():
+    from jobport.domain.payloads import InputPayload
+
+    for filename, line in [("input.jsonl", '{"a":1}'), ("run.json", "{}"), ("x", '{"t":"é"}')]:
+        assert InputPayload.record_row(filename, line) == InputPayload.of_record(filename, line).to_row()

@@ -109,3 +109,27 @@ def test_queue_order_and_position(sessions):
         assert job_store.queue_stats(s, s.merge(new_low)) == (3, 3)
         assert job_store.queue_stats(s, s.merge(training)) == (1, 1)
         assert job_store.queue_depths(s) == {"batch": 3, "training": 1}
+
+
+def test_a_move_via_several_steps_is_one_guarded_update_with_each_steps_event(sessions):
+    seen = []
+    moves = Transitions([lambda session, target, moved: seen.append((target, list(moved)))])
+    from jobport.domain.statuses import Step
+
+    with transaction(sessions) as s:
+        org = get_or_create_org(s, "o")
+        queued = _job(s, org.id)
+        cancelled = _job(s, org.id, status=JobStatus.CANCELLED)
+    with transaction(sessions) as s:
+        moved = moves.move_many_via(s, [queued.id, cancelled.id], [Step(JobStatus.ADMITTED, "admit"),
+                                                                   Step(JobStatus.RUNNING, "run")])
+    assert moved == [queued.id]  # the cancelled job is guarded out by the first step's sources
+    assert seen == [(JobStatus.ADMITTED, [queued.id]), (JobStatus.RUNNING, [queued.id])]
+    with sessions() as s:
+        row = s.scalar(select(Job).where(Job.id == queued.id))
+        assert row.status == "RUNNING" and row.started_at is not None
+        events = s.scalars(select(JobEvent).where(JobEvent.job_id == queued.id).order_by(JobEvent.id)).all()
+        assert [(e.event_type, e.message) for e in events] == [("job.admitted", "admit"), ("job.running", "run")]
+        assert s.scalar(select(Job.status).where(Job.id == cancelled.id)) == "CANCELLED"
+    with transaction(sessions) as s, pytest.raises(ValueError, match="no move from PENDING to COMPLETED"):
+        moves.move_many_via(s, [queued.id], [Step(JobStatus.PENDING, "p"), Step(JobStatus.COMPLETED, "c")])

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from jobport.pipelines.lm.catalogue import ModelEntry
+from jobport.pipelines.lm.catalogue import ModelEntry, load_catalogue
+
+if TYPE_CHECKING:
+    from jobport.pipelines.sdk import HostContext
 
 
 @dataclass(frozen=True)
@@ -179,3 +183,17 @@ def open_backend(entry: ModelEntry) -> ChatBackend:
     if entry.kind == "gguf":
         return LlamaCppBackend(entry)
     return OpenAIBackend(entry)
+
+
+class CatalogueModels:
+    """Mixin of the pipelines that run catalogue models: the catalogue (the host's `models.toml`
+    once `configure`d; the built-in entries before) and the factory that opens an entry's backend
+    (tests pass a fake)."""
+
+    def __init__(self, catalogue: Callable[[], dict[str, ModelEntry]] | None = None,
+                 backend_factory: Callable[[ModelEntry], ChatBackend] = open_backend) -> None:
+        self._catalogue = catalogue or (lambda: load_catalogue(None))
+        self._backend_factory = backend_factory
+
+    def configure(self, host: HostContext) -> None:
+        self._catalogue = lambda: load_catalogue(host.models_file)

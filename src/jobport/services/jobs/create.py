@@ -18,9 +18,10 @@ from jobport.domain.ids import new_id
 from jobport.domain.payloads import InputPayload
 from jobport.pipelines.registry import deep_merge, default_config
 from jobport.pipelines.sdk import RUN_PORT, FileFacts, FileRef, Pipeline
-from jobport.services import limits
+from jobport.services import limits, reference_sets
 from jobport.services import pipelines as pipeline_service
 from jobport.services.context import AppContext
+from jobport.services.jobs import publish as publish_service
 from jobport.services.jobs.draft import DraftInput, JobDraft, JobTemplate, ResourcesIn, config_problems, save_one
 from jobport.store import files as file_store
 from jobport.store import jobs as job_store
@@ -74,7 +75,8 @@ def _request_hash(body: JobCreate, max_json_depth: int) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File], max_inputs: int) -> list[Problem]:
+def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File], max_inputs: int,
+                    satisfied: frozenset[str] = frozenset()) -> list[Problem]:
     spec = pipeline.spec
     problems: list[Problem] = []
     port_names = [p.name for p in spec.inputs]
@@ -88,7 +90,7 @@ def _input_problems(pipeline: Pipeline, body: JobCreate, files: dict[str, File],
                                     f"Use one of: {', '.join(port_names)}.", "invalid_port"))
     for port in spec.inputs:
         items = body.inputs.get(port.name) or []
-        if port.required and not items:
+        if port.required and not items and port.name not in satisfied:
             problems.append(Problem(f"inputs.{port.name}: required port has no files", f"inputs.{port.name}",
                                     f"Add at least one {{'file_id': ...}} item under inputs['{port.name}'].",
                                     "missing_parameter"))
@@ -156,18 +158,27 @@ def _draft(ctx: AppContext, session: Any, org_id: str, body: JobCreate) -> JobDr
                       field="pipeline_version", code="invalid_pipeline",
                       suggestion="Pick a version listed by GET /v0.5/batch/registry/pipelines.")
     files = file_store.get_many(session, org_id, [i.file_id for items in body.inputs.values() for i in items])
-    problems = _input_problems(pipeline, body, files, ctx.settings.limits.max_inputs_per_job)
+    params_in = body.parameters.get(pipeline.spec.component)
+    shared = reference_sets.for_create(ctx, org_id, pipeline, params_in.config if params_in else None,
+                                       {port for port, items in body.inputs.items() if items})
+    problems = _input_problems(pipeline, body, files, ctx.settings.limits.max_inputs_per_job,
+                               frozenset([shared.port]) if shared else frozenset())
     parallelism, config = _parallelism_and_config(ctx, pipeline, body, problems)
     if not problems and config is not None:
         facts = {port: [FileFacts(i.file_id, files[i.file_id].num_bytes, files[i.file_id].attributes, i.metadata or {})
                         for i in items] for port, items in body.inputs.items()}
+        if shared:  # a named reference set's recordings: the n-shot files, checked like uploaded ones
+            facts[shared.port] = shared.facts
         problems += [Problem(p.message, p.field, p.suggestion, p.code) for p in pipeline.check_create(config, facts)]
+        problems += publish_service.target_problems(session, org_id, row.pipeline_key, config)
+        problems += reference_sets.target_problems(ctx, org_id, config)
     if problems:
         raise Invalid.from_problems(problems)
     assert config is not None
     _check_files(ctx, pipeline, config, body, files)
     inputs = [_input(port.name, files[item.file_id], item.metadata, port.tracked)
               for port in pipeline.spec.inputs for item in body.inputs.get(port.name, [])]
+    inputs += shared.inputs if shared else []
     params = body.parameters.get(pipeline.spec.component)
     resources = params.resources.overrides() if params and params.resources else None
     template = JobTemplate(pipeline, row.id, config, parallelism, [i for i in inputs if not i.tracked], resources)

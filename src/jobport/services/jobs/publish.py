@@ -4,7 +4,11 @@ version, its features and outputs derived from the job's `metrics.json` (the tra
 the classes) and the ONNX graph. A new app name creates the app; an existing one gets the version.
 The version is checked like every app version (the model loads and fits the declared features
 and outputs) before it is stored; the training job already scored its measured rows with the
-ONNX graph and the fitted model and wrote the model only if they agree."""
+ONNX graph and the fitted model and wrote the model only if they agree.
+
+`publish: {app, version}` in a training job's config publishes the same way when the job
+completes (`autopublish.AfterTraining`); `target_problems` refuses, at job creation, a target
+that cannot be published to (the version exists, the app runs another pipeline)."""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from jobport.blobs import keys
-from jobport.domain.errors import Conflict, Invalid
+from jobport.domain.errors import Conflict, Invalid, Problem
 from jobport.domain.statuses import JobStatus
 from jobport.services import apps as app_service
 from jobport.services import files as file_service
@@ -96,6 +101,24 @@ def publish(ctx: AppContext, org_id: str, job_id: str, body: PublishIn, only_app
         return existing
     finally:
         file_service.delete(ctx, org_id, file_id)  # the app version keeps its own copy of the model
+
+
+def target_problems(session: Session, org_id: str, pipeline_key: str, config: BaseModel) -> list[Problem]:
+    """A training job's `publish` target that cannot be published to, as create-time problems."""
+    target = getattr(config, "publish", None) if pipeline_key == TRAINING_PIPELINE else None
+    if target is None:
+        return []
+    field = "parameters.worker.config.publish"
+    app = app_store.get(session, org_id, target.app)
+    if app is None:
+        return []
+    if app.pipeline_key != SERVING_PIPELINE:
+        return [Problem(f"{field}.app: app {target.app} runs {app.pipeline_key}, not {SERVING_PIPELINE}",
+                        f"{field}.app", "Publish to a new app name, or to a tabular-model app.", "app_exists")]
+    if app_store.get_version(session, app.id, target.version) is not None:
+        return [Problem(f"{field}.version: app {target.app} already has version {target.version}",
+                        f"{field}.version", "Versions are immutable; pick a new version label.", "version_exists")]
+    return []
 
 
 def _copy_to_org_file(ctx: AppContext, org_id: str, blob_key: str, file_id: str) -> None:

@@ -25,14 +25,13 @@ from pydantic import BaseModel
 from jobport.callbacks.urls import guard_for, validate_callback_url
 from jobport.domain.errors import Invalid, Problem, TooLarge
 from jobport.domain.ids import new_id
-from jobport.domain.payloads import InputPayload
 from jobport.domain.statuses import JobStatus
 from jobport.outbound import FetchError, UrlGuard, fetch_limited
 from jobport.services import app_job_ops, limits
 from jobport.services import usage as usage_service
 from jobport.services.context import AppContext
 from jobport.services.jobs.app_template import AppRun, app_run
-from jobport.services.jobs.draft import DraftInput, JobDraft, save_many
+from jobport.services.jobs.draft import JobDraft, RecordInput, save_many
 from jobport.store.db import transaction, utcnow
 from jobport.store.tables import App, Batch
 
@@ -102,8 +101,7 @@ def create_record_jobs(ctx: AppContext, request: RecordJobsRequest) -> tuple[str
     status = JobStatus.PARKED if request.parked else JobStatus.PENDING
     drafts = [JobDraft(
         run.template, request.org_id,
-        [DraftInput(data_port, RECORD_FILENAME, new_id("fil"),
-                    InputPayload.of_record(RECORD_FILENAME, orjson.dumps(record).decode()))],
+        [RecordInput.of(data_port, RECORD_FILENAME, new_id("fil"), orjson.dumps(record).decode())],
         created_event=event, status=status, metadata=request.metadata, tags=list(request.tags),
         callback_url=request.callback_url, surface=request.surface, app_id=app.id, app_version=run.version.version,
         billing=bill, batch_id=batch_id, job_type=request.job_type, expires_at=expires_at,

@@ -26,13 +26,12 @@ from jobport.pipelines.builtin.activity_detection.records import (
     parse_line,
     user_text,
 )
-from jobport.pipelines.lm.backends import ChatBackend, Completion, Sampling, open_backend
-from jobport.pipelines.lm.catalogue import CatalogueError, ModelEntry, load_catalogue, resolve
+from jobport.pipelines.lm.backends import CatalogueModels, ChatBackend, Completion, Sampling
+from jobport.pipelines.lm.catalogue import CatalogueError, ModelEntry, resolve
 from jobport.pipelines.sdk import (
     CreateProblem,
     FileFacts,
     FileRef,
-    HostContext,
     LoadContext,
     LoadError,
     OutputSink,
@@ -226,7 +225,7 @@ def _truncate(backend: ChatBackend, text: str, max_tokens: int) -> str:
     return text[:lo]
 
 
-class ActivityDetectionPipeline(PipelineBase):
+class ActivityDetectionPipeline(CatalogueModels, PipelineBase):
     spec = PipelineSpec(
         key="activity-detection",
         version="0.0.20",
@@ -241,14 +240,6 @@ class ActivityDetectionPipeline(PipelineBase):
         # a GGUF model in-process: its weights and context (1 GiB covers the small catalogue models)
         resources=Resources(num_cpus=1.0, memory_bytes=1024 ** 3),
     )
-
-    def __init__(self, catalogue: Callable[[], dict[str, ModelEntry]] | None = None,
-                 backend_factory: Callable[[ModelEntry], ChatBackend] = open_backend) -> None:
-        self._catalogue = catalogue or (lambda: load_catalogue(None))
-        self._backend_factory = backend_factory
-
-    def configure(self, host: HostContext) -> None:
-        self._catalogue = lambda: load_catalogue(host.models_file)
 
     def _entry(self, config: ActivityDetectionConfig) -> tuple[ModelEntry, bool]:
         return resolve(config.model_variant, self._catalogue())

@@ -1,4 +1,5 @@
-"""Config of the `machine-state-classification` pipeline: exactly the vendor's keys.
+"""Config of the `machine-state-classification` pipeline: the vendor's keys, plus jobport's
+`reference_set` (the n-shot files of a named reference set instead of `worker.n_shots` inputs).
 
 The models forbid unknown keys, so a typo such as `reader_config.windowsize` is a validation error
 that names the key instead of being silently ignored. Every field carries a description: the JSON
@@ -25,6 +26,10 @@ OmegaAlias = Literal[
 OMEGA_ALIASES: frozenset[str] = frozenset(get_args(OmegaAlias))
 
 ModelType = Literal["minirocket_summary", OmegaAlias]
+
+
+# A reference set's name: letters, digits, and . _ - (not first), up to 100 characters.
+REFERENCE_SET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
 def count_windows(rows: int, window_size: int, step_size: int) -> int:
@@ -106,6 +111,14 @@ class MachineStateConfig(BaseModel):
         description=(
             "Write (and publish) an output part every this many batches; lower it to see results "
             "earlier in long runs."
+        ),
+    )
+    reference_set: str | None = Field(
+        None, pattern=REFERENCE_SET_PATTERN,
+        description=(
+            "jobport extension: use the recordings of this named reference set (saved by a "
+            "machine-state-evaluation job's save_reference_set, org-scoped) as the n-shot files, "
+            "instead of worker.n_shots inputs. Native API jobs only."
         ),
     )
 

@@ -1,5 +1,6 @@
 """Config of `machine-state-evaluation`: the classification config it measures (the same reader
-and classifier settings as `machine-state-classification`) and the small grid it searches."""
+and classifier settings as `machine-state-classification`), the small grid it searches, and the
+name to save the recordings under as a reference set."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobport.pipelines.builtin.machine_state.config import MachineStateConfig
+from jobport.pipelines.builtin.machine_state.config import REFERENCE_SET_PATTERN, MachineStateConfig
 
 Metric = Literal["euclidean", "cosine", "manhattan"]
 
@@ -36,3 +37,8 @@ class EvaluationConfig(MachineStateConfig):
 
     search: SearchGrid | None = Field(default_factory=SearchGrid,
                                       description="The settings grid to measure; null measures the config alone.")
+    save_reference_set: str | None = Field(
+        None, pattern=REFERENCE_SET_PATTERN,
+        description="When the job completes, save its recordings (with their class labels) as the org's reference "
+                    "set of this name; machine-state-classification jobs then use it by `reference_set`. A name the "
+                    "org already has is refused at create (sets are immutable).")

@@ -13,7 +13,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from jobport.pipelines.builtin.machine_state.evaluation_config import EvaluationConfig
-from jobport.pipelines.sdk import CreateProblem, FileFacts, FileRef, LoadContext, PipelineBase, PipelineSpec, Port
+from jobport.pipelines.sdk import (
+    CreateProblem,
+    FileFacts,
+    FileRef,
+    LoadContext,
+    PipelineBase,
+    PipelineSpec,
+    Port,
+    Resources,
+)
 
 if TYPE_CHECKING:
     from jobport.pipelines.builtin.machine_state.evaluation import EvaluationWorker
@@ -37,6 +46,7 @@ class MachineStateEvaluationPipeline(PipelineBase):
         outputs=[Port(RESULTS_PORT, "evaluation.json, per_recording.csv, confusion matrix (CSV, PNG)")],
         pipeline_type="training",
         runs_once=True,
+        resources=Resources(num_cpus=1.0),  # what a Ray worker reserves unless parameters.worker.resources says
     )
 
     def load(self, config: EvaluationConfig, references: Sequence[FileRef], context: LoadContext

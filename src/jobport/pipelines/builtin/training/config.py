@@ -98,6 +98,24 @@ class Validation(BaseModel):
     folds: int = Field(5, ge=2, le=20, description="Number of folds (kfold).")
 
 
+# The app name and version label rules of `services.apps` (an app name has no '/' and does not
+# start with blank space; a version label is 1-50 letters, digits and . _ + -).
+APP_NAME_PATTERN = r"^[^/\s][^/]*$"
+VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,49}$"
+
+
+class PublishTarget(BaseModel):
+    """Where a completed job's model is published: a `tabular-model` app version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app: str = Field(..., min_length=1, max_length=200, pattern=APP_NAME_PATTERN,
+                     description="The app to publish to: created when the org has none of this name; an existing "
+                                 "one must run tabular-model.")
+    version: str = Field("1.0.0", pattern=VERSION_PATTERN,
+                         description="The new version's label; a version the app already has is refused at create.")
+
+
 class TrainingConfig(BaseModel):
     """`tabular-training`: fit a scikit-learn model on `worker.train`, measure it, export it."""
 
@@ -118,6 +136,10 @@ class TrainingConfig(BaseModel):
                           "hist_gradient_boosting's regressor or linear).")
     max_rows: int = Field(2_000_000, ge=10, le=50_000_000,
                           description="Most training rows read; a larger file fails with a clear error.")
+    publish: PublishTarget | None = Field(
+        None, description="Publish the model as this app version when the job completes (as POST "
+                          "/v0.5/batch/jobs/{id}/publish would); the outcome is a publish.done or publish.failed "
+                          "event.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingConfig:

@@ -36,11 +36,21 @@ def estimator(config: TrainingConfig) -> BaseEstimator:
     if family == "ridge":
         return make_pipeline(StandardScaler(), linear_model.RidgeClassifier(**params, **weights) if classify
                              else linear_model.Ridge(**params))
-    if family == "random_forest":
+    if family == "random_forest":  # trees are fitted on the worker's CPUs (same trees for any n_jobs)
         cls = ensemble.RandomForestClassifier if classify else ensemble.RandomForestRegressor
-        return cls(**params, **seeded, **(weights if classify else {}))
+        return cls(**params, **seeded, **(weights if classify else {}), n_jobs=worker_threads())
     cls = ensemble.HistGradientBoostingClassifier if classify else ensemble.HistGradientBoostingRegressor
     return cls(**params, **seeded, **(weights if classify else {}))
+
+
+def worker_threads() -> int:
+    """The CPUs this worker may use: its OpenMP pool's size, which the executor sets from the job's
+    `num_cpus` (Ray) or the worker's share of the cores (local); 1 when there is no OpenMP pool.
+    Histogram gradient boosting uses that pool itself; random forests get it as `n_jobs`."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "openmp"]
+    return max(1, min(pools)) if pools else 1
 
 
 def baseline(config: TrainingConfig) -> BaseEstimator:
