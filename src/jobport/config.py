@@ -202,6 +202,28 @@ class OpenAISettings(BaseSettings):
         2048, ge=1, description="Most texts in one /v1/embeddings line's `input` (OpenAI's limit).")
 
 
+class DashboardSettings(BaseSettings):
+    """The web dashboard (`/ui`)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_UI_", extra="forbid")
+
+    bulk_action_max: int = Field(
+        500, ge=1, description="Jobs one bulk cancel or retry of the dashboard acts on at most (run it again for "
+                               "the rest).")
+    export_max_rows: int = Field(100_000, ge=1, description="Rows of one dashboard CSV or JSONL export at most.")
+    job_page_items: int = Field(
+        100, ge=1, le=10_000, description="Inputs, and outputs, a job's page shows at most (the API lists them all).")
+    job_page_events: int = Field(
+        1_000, ge=1, le=100_000, description="Events a job's page shows at most (the JSONL download has them all).")
+    stream_max_seconds: float = Field(
+        300.0, gt=0, description="A live (SSE) stream of the dashboard is closed after this long; the browser "
+                                 "reconnects and resumes.")
+    session_max_seconds: int = Field(
+        12 * 3600, ge=60, description="A dashboard sign-in lasts this long, then the API key is asked for again.")
+    usage_max_days: int = Field(
+        366, ge=1, description="Longest date range the dashboard's Usage screen and its CSV cover (400 above).")
+
+
 class UploadSettings(BaseSettings):
     """Direct uploads in parts (Archetype `POST /v0.5/files/uploads/initiate` ... `complete`)."""
 
@@ -350,7 +372,7 @@ class S3Settings(BaseSettings):
 
 
 GROUPS = ("engine", "limits", "callbacks", "superai", "gravity", "uploads", "fetch", "log", "s3", "quotas", "http",
-          "retention", "openai")
+          "retention", "openai", "ui")
 S3_PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4 presigned links live at most 7 days
 
 
@@ -407,6 +429,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ui: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:

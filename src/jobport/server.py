@@ -26,6 +26,7 @@ from jobport.callbacks import outbox
 from jobport.callbacks.deliverer import CallbackDeliverer
 from jobport.callbacks.reactions import JobCallbacks
 from jobport.config import Settings
+from jobport.dashboard import build_dashboard
 from jobport.engine.executors.base import Executor
 from jobport.engine.locks import SchedulerLock
 from jobport.engine.scheduler import Scheduler
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool | None =
     app = build_ops_app(settings, lifespan) if settings.role == "scheduler" else build_app(settings, lifespan)
     if settings.role != "scheduler":
         answer_database_outages(app)
+        app.mount("/ui", build_dashboard(app))  # the web dashboard (jobport.dashboard)
     if tracer is not None:
         tracing.trace_app(app, tracer)
         app.state.tracer_provider = tracer
