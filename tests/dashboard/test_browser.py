@@ -1,7 +1,8 @@
 """The dashboard in Chromium (Debian's /usr/bin/chromium through Playwright; never `playwright
 install`) against a real server on 127.0.0.1: sign in, a filter that survives a reload, bulk cancel
-with its confirmation, the dark-mode toggle, and a job page that turns COMPLETED live once the
-scheduler runs the job. Every request to a host other than 127.0.0.1 is aborted and fails the test.
+with its confirmation, the dark-mode toggle, a job page that turns COMPLETED live once the
+scheduler runs the job, and an upload through the Files screen with a job made by the New job form.
+Every request to a host other than 127.0.0.1 is aborted and fails the test.
 Screenshots are saved under the test's tmp dir."""
 
 from __future__ import annotations
@@ -150,6 +151,31 @@ def test_the_dashboard_in_chromium(live, tmp_path):
             page.click("button[data-copy=curl-1]")
             expect(page.locator("button[data-copy=curl-1]")).to_have_text("Copied")
             page.screenshot(path=str(shots / "dashboard-job.png"), full_page=True)
+
+            # upload through the Files screen (a file chooser) and create a job through the New job form
+            page.goto(f"{url}/ui/files")
+            page.set_input_files("#upload-file", files=[
+                {"name": n, "mimeType": "text/csv", "buffer": machine_csv(state, 60, seed=seed)}
+                for n, state, seed in (("b-line.csv", "run", 5), ("b-idle.csv", "idle", 6), ("b-run.csv", "run", 7))])
+            page.click("#upload-submit")
+            expect(page.locator("#uploaded")).to_contain_text("b-line.csv")
+            expect(page.locator('#files-table tr[data-file-id="b-run.csv"]')).to_have_count(1)
+            page.click("#nav-new-job")
+            expect(page).to_have_url(f"{url}/ui/jobs/new")
+            page.wait_for_load_state("load")  # app.js has wired the menu
+            page.select_option("#pipeline-select", "machine-state-classification")  # app.js shows its form
+            expect(page.locator("#new-job-form")).to_be_visible()
+            page.fill("#job-name", "from-the-browser")
+            page.select_option('select[name="in:worker.inference"]', ["b-line.csv"])
+            for shot, label in (("b-idle.csv", "idle"), ("b-run.csv", "run")):
+                page.check(f'input[name="in:worker.n_shots"][value="{shot}"]')
+                page.fill(f'input[name="class:worker.n_shots:{shot}"]', label)
+            page.fill("#job-parameters", '{"worker": {"config": {"reader_config": {"data_columns": ["a", "b", "c"], '
+                                         '"timestamp_column": "timestamp", "window_size": 16, "step_size": 4}}}}')
+            page.click("#create-job")
+            expect(page).to_have_url(re.compile(r"/ui/jobs/job_[0-9a-z]+$"))
+            expect(page.locator("#job-status")).to_have_count(1)
+            expect(page.locator("main")).to_contain_text("from-the-browser")
             page.goto(f"{url}/ui/overview")
             expect(page.locator("#chart-timings")).to_have_count(1)
             page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)

@@ -229,7 +229,10 @@ async def _feed(request: Request, parser: MultipartParser, remote: bool) -> None
 
 
 def _limits(request: Request) -> LimitSettings:
-    ctx = getattr(request.app.state, "ctx", None)
+    state = request.app.state
+    ctx = getattr(state, "ctx", None)
+    if ctx is None and hasattr(state, "parent"):  # an app mounted on the API app (the /ui dashboard)
+        ctx = getattr(state.parent.state, "ctx", None)
     return ctx.settings.limits if ctx is not None else LimitSettings()
 
 

@@ -14,7 +14,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobport.dashboard import routes_job, routes_jobs, routes_manage, routes_overview, routes_session, routes_usage
+from jobport.dashboard import (
+    routes_files,
+    routes_job,
+    routes_jobs,
+    routes_manage,
+    routes_new_job,
+    routes_overview,
+    routes_session,
+    routes_usage,
+)
 from jobport.dashboard.deps import SignInRequired
 from jobport.dashboard.pages import PREFIX, page
 from jobport.dashboard.security import DashboardHeaders
@@ -62,7 +71,9 @@ def build_dashboard(parent: FastAPI) -> FastAPI:
     """The `/ui` app; `parent` is the app it is mounted on (its `state.ctx` is the context)."""
     app = FastAPI(title="jobport dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.parent = parent
-    for module in (routes_session, routes_overview, routes_jobs, routes_job, routes_manage, routes_usage):
+    # routes_new_job before routes_job: `/jobs/new` is not a job id
+    for module in (routes_session, routes_overview, routes_jobs, routes_new_job, routes_job, routes_files,
+                   routes_manage, routes_usage):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(DomainError, _domain_error)

@@ -51,6 +51,20 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def size(num_bytes: int | None) -> str:
+    """`812 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`."""
+    if num_bytes is None:
+        return "—"
+    if num_bytes < 1024:
+        return f"{num_bytes} B"
+    value = float(num_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
 def status_class(status: str) -> str:
     moved = JobStatus(status) if status in JobStatus.__members__ else None
     if moved is JobStatus.COMPLETED:
@@ -85,7 +99,8 @@ def input_total(counts: dict[str, int]) -> int:
 
 environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                           trim_blocks=True, lstrip_blocks=True)
-environment.filters.update(time=time_tag, duration=duration, status_class=status_class, bar=bar_width)
+environment.filters.update(time=time_tag, duration=duration, status_class=status_class, bar=bar_width,
+                           size=size)
 environment.globals.update(prefix=PREFIX, version=__version__, csrf_input=csrf_input, is_terminal=is_terminal,
                            input_total=input_total)
 

@@ -8,6 +8,7 @@ Every read is narrowed to what the key's scope allows: its org, and for an app k
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,20 +22,24 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from jobport.callbacks.tables import CallbackDelivery
-from jobport.domain.errors import Conflict, Invalid, NotFound
+from jobport.domain.errors import Conflict, Invalid, NotFound, Problem
 from jobport.domain.statuses import CANCELLABLE, QUEUED, RETRYABLE, TERMINAL, JobStatus
 from jobport.services import apps as app_service
 from jobport.services import auth, callbacks
+from jobport.services import files as file_service
+from jobport.services import pipelines as pipeline_service
 from jobport.services import usage as usage_service
 from jobport.services.auth import Principal, Scope
 from jobport.services.context import AppContext
 from jobport.services.jobs import control, queries
+from jobport.services.jobs import create as create_service
+from jobport.services.jobs.create import JobCreate
 from jobport.services.paging import Page
 from jobport.store import apps as app_store
 from jobport.store import dashboard as dash_store
 from jobport.store import jobs as job_store
 from jobport.store import listing, orgs
-from jobport.store.tables import ApiKey, App, AppVersion, Job, JobEvent
+from jobport.store.tables import ApiKey, App, AppVersion, File, Job, JobEvent
 
 SURFACES = ("archetype", "superai", "gravity", "openai")
 PAGE_SIZES = (25, 50, 100, 200)
@@ -661,3 +666,166 @@ def usage(ctx: AppContext, principal: Principal, first: date, last: date) -> Usa
     days = [UsageDay(day, app_id, names.get(app_id or ""), jobs, records, groups, units)
             for day, app_id, jobs, records, groups, units in rows]
     return UsageView(first, last, totals, days)
+
+
+# ---- the Files screen ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilesView:
+    """One page of the caller's files, newest first, with where the next (older) page starts."""
+
+    files: list[File]
+    older_after: file_service.Position | None
+    num_files: int
+    num_bytes: int
+
+
+def list_files(ctx: AppContext, principal: Principal, after: file_service.Position | None,
+               per_page: int) -> FilesView:
+    """The files a key sees (an app key: its app's reference files), as `GET /v0.5/files/metadata`."""
+    found = file_service.list_page(ctx, principal.org.id, per_page, after, None, principal.only_app)
+    totals = file_service.summary(ctx, principal.org.id, principal.only_app)
+    return FilesView(found.files, found.older_after if found.has_more else None, int(totals.get("num_files", 0)),
+                     int(totals.get("num_bytes", 0)))
+
+
+def require_file_upload(principal: Principal) -> None:
+    """ScopeRequired (403) unless the key may upload and delete files (as `POST /v0.5/files`: org or admin)."""
+    principal.require(Scope.ORG, "uploading and deleting files")
+
+
+def record_uploads(ctx: AppContext, principal: Principal,
+                   received: Sequence[tuple[str, str, str, file_service.UploadStats]]) -> list[File]:
+    """Record files whose bytes are in the blob store (`(file_id, uid, file_type, stats)` each) through
+    the service `POST /v0.5/files` uses; an empty one is refused (Invalid) before any is recorded."""
+    require_file_upload(principal)
+    for file_id, _, _, stats in received:
+        if stats.num_bytes == 0:
+            raise Invalid(f"file {file_id!r} is empty", field="file", code="invalid_file_size",
+                          suggestion="Upload a file with content.")
+    return [file_service.record_upload(ctx, principal.org.id, file_id, uid, file_type, stats)
+            for file_id, uid, file_type, stats in received]
+
+
+def file_of(ctx: AppContext, principal: Principal, file_id: str) -> File:
+    """One of the caller's files (NotFound for another org's, or an app key's other files)."""
+    return file_service.get(ctx, principal.org.id, file_id, principal.only_app)
+
+
+def delete_file(ctx: AppContext, principal: Principal, file_id: str) -> File:
+    require_file_upload(principal)
+    return file_service.delete(ctx, principal.org.id, file_id)
+
+
+# ---- the New job screen --------------------------------------------------------------------------------
+
+NEW_JOB_MAX_FILES = 500  # the newest files the form offers on each port
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    key: str
+    version: str
+    name: str
+    description: str
+    pipeline_type: str
+
+
+def pipeline_choices(ctx: AppContext) -> list[PipelineChoice]:
+    """The latest published version of every pipeline of the registry (`GET /v0.5/batch/registry/pipelines`)."""
+    rows, _ = pipeline_service.list_rows(ctx, None, None, pipeline_service.PUBLISHED, 0, 10_000)
+    latest = [pipeline_service.get_row(ctx, key) for key in sorted({r.pipeline_key for r in rows})]
+    return [PipelineChoice(r.pipeline_key, r.pipeline_version, r.name or r.pipeline_key, r.description or "",
+                           r.pipeline_type) for r in latest]
+
+
+def pipeline_of(ctx: AppContext, key: str) -> dict[str, Any]:
+    """The registry's view of a pipeline's latest version (its ports and default config); Invalid
+    naming `pipeline` when there is no such pipeline."""
+    try:
+        return pipeline_service.public(pipeline_service.get_row(ctx, key))
+    except NotFound:
+        known = ", ".join(c.key for c in pipeline_choices(ctx)) or "(none installed)"
+        raise _bad("pipeline", f"unknown pipeline {key!r}", f"Pick one of: {known}.") from None
+
+
+def file_choices(ctx: AppContext, principal: Principal) -> list[File]:
+    return file_service.list_page(ctx, principal.org.id, NEW_JOB_MAX_FILES, None, None, principal.only_app).files
+
+
+@dataclass
+class NewJobForm:
+    """The New job form as typed: every value a string; `files[port]` the file ids chosen for a port,
+    `classes` and `metadata` (JSON text) per (port, file id)."""
+
+    pipeline: str = ""
+    name: str = ""
+    priority: str = ""
+    tags: str = ""
+    parameters: str = ""
+    files: dict[str, list[str]] = field(default_factory=dict)
+    classes: dict[tuple[str, str], str] = field(default_factory=dict)
+    metadata: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _json_object(field_name: str, text: str, what: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise _bad(field_name, f"not valid JSON ({err})", f"Write {what} as a JSON object.") from None
+    if not isinstance(value, dict):
+        raise _bad(field_name, f"expected a JSON object, got {type(value).__name__}",
+                   f"Write {what} as a JSON object, e.g. {{\"key\": \"value\"}}.")
+    return value
+
+
+def job_body(form: NewJobForm, pipeline: Mapping[str, Any]) -> JobCreate:
+    """The body `POST /v0.5/batch/jobs` would take for this form; Invalid naming the field otherwise."""
+    parameters = _json_object("parameters", form.parameters,
+                              'the parameters, e.g. {"worker": {"config": {...}}}')
+    text = form.priority.strip() or "0"
+    if not re.fullmatch(r"[+-]?\d{1,4}", text) or not -1000 <= int(text) <= 1000:
+        raise _bad("priority", f"{text!r} is not a whole number from -1000 to 1000",
+                   "Use 0, or a higher number to run this job before others.")
+    priority = int(text)
+    inputs: dict[str, list[dict[str, Any]]] = {}
+    for port, file_ids in form.files.items():
+        items = []
+        for i, file_id in enumerate(file_ids):
+            meta = _json_object(f"inputs.{port}[{i}].metadata", form.metadata.get((port, file_id), ""),
+                                f"the metadata of {file_id}")
+            label = form.classes.get((port, file_id), "").strip()
+            if label:
+                meta["class"] = label
+            items.append({"file_id": file_id, **({"metadata": meta} if meta else {})})
+        if items:
+            inputs[port] = items
+    tags = [t.strip() for t in form.tags.split(",") if t.strip()]
+    try:
+        return JobCreate.model_validate({
+            "name": form.name.strip(), "pipeline_type": pipeline["pipeline_type"],
+            "pipeline_key": pipeline["pipeline_key"], "inputs": inputs, "parameters": parameters,
+            "tags": tags, "priority": priority})
+    except ValidationError as problem:
+        found = [Problem(f"{_where(e)}: {e.get('msg', 'invalid value')}", _where(e),
+                         "Correct the value and submit the form again.", "invalid_parameter")
+                 for e in problem.errors()]
+        raise Invalid.from_problems(found) from None
+
+
+def _where(error: Mapping[str, Any]) -> str:
+    where = ""
+    for part in error.get("loc", ()):
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where or "body"
+
+
+def create_job(ctx: AppContext, principal: Principal, form: NewJobForm) -> Job:
+    """Create the job of the form through the service `POST /v0.5/batch/jobs` uses (org or admin keys,
+    as there): its domain errors name the field."""
+    principal.require(Scope.ORG, "creating jobs")
+    pipeline = pipeline_of(ctx, form.pipeline)
+    job, _ = create_service.create_job(ctx, principal.org.id, job_body(form, pipeline))
+    return job

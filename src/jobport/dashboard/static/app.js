@@ -4,6 +4,7 @@
    - the jobs table's "select all" box;
    - the time-range filter's zone: the hidden `tz` field gets the browser's zone (an IANA name, else
      its UTC offset) unless the URL already names one, so the times typed are local times;
+   - the New job screen's pipeline menu shows the chosen pipeline's form at once (select.autosubmit);
    - "Copy" buttons (data-copy = the id of the element whose text they copy);
    - live streams: every SSE message with an id moves the `after` of its sse-connect URL on, so
      that htmx's own reconnect (which sends no Last-Event-ID) resumes after the last event received. */
@@ -72,6 +73,16 @@
     for (var i = 0; i < names.length; i++) { names[i].textContent = field.value || "UTC"; }
   }
 
+  function wireAutosubmit() {
+    var menus = document.querySelectorAll("select.autosubmit");
+    for (var i = 0; i < menus.length; i++) {
+      menus[i].addEventListener("change", function (event) {
+        var form = event.target.form;
+        if (form && event.target.value) { form.submit(); }
+      });
+    }
+  }
+
   function copyText(text, button) {
     function done() {
       var before = button.textContent;
@@ -130,6 +141,7 @@
     wireSelectAll();
     wireZone();
     wireCopy();
+    wireAutosubmit();
     document.body.addEventListener("htmx:afterSwap", function (event) { localize(event.target); });
     document.body.addEventListener("htmx:sseMessage", function (event) {
       localize(event.target);
