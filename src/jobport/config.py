@@ -198,6 +198,9 @@ class OpenAISettings(BaseSettings):
     chunk_lines: int = Field(
         16, ge=1, le=1024, description="Request lines run through the model together (one batched decode, one "
                                        "output part committed, one progress update).")
+    embedding_chunk_lines: int = Field(
+        256, ge=1, le=1024, description="Request lines of an embeddings batch run together (one output part, one "
+                                        "progress update): embedding a line is far cheaper than a chat line.")
     embedding_max_inputs: int = Field(
         2048, ge=1, description="Most texts in one /v1/embeddings line's `input` (OpenAI's limit).")
 

@@ -108,8 +108,10 @@ def _draft(ctx: AppContext, session: Any, org_id: str, batch: OpenAIBatch, file:
         raise Conflict(f"the {PIPELINE_KEY} pipeline is not installed on this server", code="pipeline_missing",
                        suggestion="Ask the operator to install jobport with its built-in pipelines.")
     settings = ctx.settings.openai
+    embeddings = batch.endpoint == validation.EMBEDDINGS
     config = pipeline.spec.config_model.model_validate({
-        "endpoint": batch.endpoint, "chunk_lines": settings.chunk_lines,
+        "endpoint": batch.endpoint,
+        "chunk_lines": settings.embedding_chunk_lines if embeddings else settings.chunk_lines,
         "default_max_tokens": settings.chat_default_max_tokens, "max_tokens_limit": settings.chat_max_tokens,
         "max_embedding_inputs": settings.embedding_max_inputs})
     port = pipeline.spec.inputs[0].name

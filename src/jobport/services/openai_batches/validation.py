@@ -12,7 +12,9 @@ from typing import IO, Any
 
 import orjson
 
-SUPPORTED_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+SUPPORTED_ENDPOINTS = (CHAT, EMBEDDINGS)
 MAX_CUSTOM_ID = 512
 
 
