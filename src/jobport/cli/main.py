@@ -80,6 +80,9 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the previous
     # handler in place: make that handler a clean exit so `serve` ends with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # `main` lets short commands die quietly on a closed stdout (`jobport ... | head`); a server must
+    # instead get EPIPE as an error from a write to a dead worker's pipe or a client's closed socket.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     # uvicorn's own loggers go through jobport's (log.configure); its access log only at debug
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=settings.log.level,
                 access_log=settings.log.level == "debug", timeout_graceful_shutdown=10)

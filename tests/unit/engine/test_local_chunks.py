@@ -1,6 +1,7 @@
 """The local executor with real worker processes: a chunk takes one slot, its answer is one `chunk`
 message with a result per task, and a worker killed while it holds a chunk reports every task of
-that chunk as `died` (flagged `chunk`) and the tasks waiting behind it as `returned`."""
+that chunk as `died` (flagged `chunk`) and the tasks waiting behind it as `returned`, as it does
+the units sent after it died (a broken pipe)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,27 @@ def test_a_worker_killed_holding_a_chunk_reports_each_task(tmp_path: Path):
         assert sorted(m.input_id for m in died) == ["inp0", "inp1", "inp2"]
         assert all(m.data["chunk"] is True and m.data["task"].input_id == m.input_id for m in died)
         assert [m.input_id for m in messages if m.kind == "returned"] == ["inp9"]
+        assert executor.running() == {} and executor.free_slots() == 2  # a fresh worker took the slot
+    finally:
+        executor.stop()
+
+
+def test_a_unit_sent_to_a_worker_that_died_already_comes_back_returned(tmp_path: Path):
+    executor = LocalExecutor(1, BlobConfig(kind="local", root=tmp_path), HostContext(), prefetch=2)
+    executor.start()
+    try:
+        (handle,) = executor._handles.values()
+        handle.process.kill()
+        handle.process.join(timeout=10)  # dead, and not yet noticed by a poll: its pipe is broken
+
+        executor.submit(TaskChunk(tuple(_task(i) for i in range(2))))  # no BrokenPipeError
+        executor.submit(_task(9))
+        assert sorted(executor.running()) == ["inp0", "inp1", "inp9"]  # their leases are still renewed
+
+        messages = _poll_until(executor, 3)
+
+        assert sorted((m.kind, m.input_id) for m in messages) == [
+            ("returned", "inp0"), ("returned", "inp1"), ("returned", "inp9")]  # never ran: no attempt spent
         assert executor.running() == {} and executor.free_slots() == 2  # a fresh worker took the slot
     finally:
         executor.stop()

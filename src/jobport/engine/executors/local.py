@@ -6,7 +6,8 @@ chunk of small tasks run together): the one it runs and the next ones in its pip
 tasks never wait for a scheduler round trip. Cancel kills the worker holding a task of the
 cancelled job and starts a fresh one in its place; the other tasks it held go back to the queue.
 A worker that dies reports `died` for every task of the unit it was running (`chunk: True` in the
-data when that unit was a chunk) and `returned` for the tasks of the units waiting behind it.
+data when that unit was a chunk) and `returned` for the tasks of the units waiting behind it; a
+unit sent to a worker that had died already (a broken pipe) is `returned` too, by the next poll.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class LocalExecutor:
         self.warm_models = warm_models
         self.threads_per_worker = max(1, (os.cpu_count() or 1) // size)
         self._handles: dict[int, _Handle] = {}
+        self._unsent: list[tuple[int, Unit]] = []  # (slot, unit) a dead worker could not take: returned next poll
 
     def _spawn(self, slot: int) -> _Handle:
         parent_conn, child_conn = _ctx.Pipe(duplex=True)
@@ -87,6 +89,8 @@ class LocalExecutor:
 
     def stop(self) -> list[Task]:
         unfinished = [t for h in self._handles.values() for t in h.tasks]
+        unfinished += [t for _, unit in self._unsent for t in tasks_of(unit)]
+        self._unsent.clear()
         for handle in self._handles.values():
             if handle.units:
                 handle.process.kill()
@@ -116,15 +120,23 @@ class LocalExecutor:
         first = tasks_of(unit)[0]
         handle = self._pick(first)
         handle.units.append(unit)
+        try:
+            handle.conn.send(unit)
+        except OSError:  # the worker died since the last poll (a broken pipe): it never got the unit
+            handle.units.pop()
+            self._unsent.append((handle.slot, unit))
+            return
         handle.warm_keys[first.worker_key] = None
         handle.warm_keys.move_to_end(first.worker_key)
         while len(handle.warm_keys) > self.warm_models:
             handle.warm_keys.popitem(last=False)
-        handle.conn.send(unit)
 
     def running(self) -> dict[str, Task]:
-        """Tasks held by workers (running or waiting in their pipes), by input id."""
-        return {t.input_id: t for h in self._handles.values() for t in h.tasks}
+        """Tasks held by workers (running or waiting in their pipes), and those the next poll returns,
+        by input id."""
+        held = {t.input_id: t for h in self._handles.values() for t in h.tasks}
+        held.update((t.input_id, t) for _, unit in self._unsent for t in tasks_of(unit))
+        return held
 
     def count_for_job(self, job_id: str) -> int:
         return sum(1 for h in self._handles.values() for t in h.tasks if t.job_id == job_id)
@@ -144,8 +156,10 @@ class LocalExecutor:
     def poll(self, timeout: float, also_wait_on: Sequence[socket.socket] = ()) -> list[WorkerMessage]:
         by_conn: dict[Any, _Handle] = {h.conn: h for h in self._handles.values()}
         by_sentinel = {h.process.sentinel: h for h in self._handles.values()}
-        ready = wait([*by_conn, *by_sentinel, *also_wait_on], timeout)
-        messages: list[WorkerMessage] = []
+        messages = [WorkerMessage("returned", t.job_id, t.input_id, {"task": t}, slot)
+                    for slot, unit in self._unsent for t in tasks_of(unit)]
+        self._unsent.clear()
+        ready = wait([*by_conn, *by_sentinel, *also_wait_on], 0 if messages else timeout)
         for obj in ready:
             handle = by_conn.get(obj)
             if handle is not None:
