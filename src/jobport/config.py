@@ -286,6 +286,12 @@ class QuotaSettings(BaseSettings):
     queued_inputs: int = Field(
         200_000, ge=0, description="Pending inputs of one org's queued or running jobs; a create that would pass it "
                                    "is a 429. 0: no quota.")
+    usage_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a server process admits creates on its own upper bound of an org's quota "
+                               "usage (the last count plus what it admitted since) instead of counting the org's "
+                               "queued jobs and pending inputs again; a create that would not fit under the bound "
+                               "is decided on a fresh count. With several API replicas, each misses what the "
+                               "others admitted within this window. 0: count on every create.")
 
 
 class HttpSettings(BaseSettings):

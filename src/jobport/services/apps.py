@@ -251,6 +251,7 @@ def set_version_active(ctx: AppContext, org_id: str, app_ref: str, version: str,
             raise NotFound(f"app {app.name} has no version {version!r}", field="version")
         row.active = active
         row.deactivated_at = None if active else utcnow()
+        _app_row(session, app.id).updated_at = utcnow()  # the app changed: cached versions of it are stale
         session.flush()
         session.expunge(row)
     return row

@@ -99,6 +99,8 @@ class AppContext:
     scheduler: SchedulerControl | None = field(default=None)
     limit_state: LimitState = field(default_factory=LimitState)  # this process's rate and fetch counts
     key_cache: TtlCache = field(default_factory=TtlCache)  # API key lookups (services.auth)
+    # app versions by (app id, app updated_at, version label) (services.jobs.app_template)
+    app_versions: TtlCache = field(default_factory=lambda: TtlCache(1024))
     telemetry: Telemetry = field(default_factory=Telemetry)  # this process's metrics (services.telemetry)
     draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: /readyz answers 503
     # run at shutdown after the background services stopped (e.g. finish training follow-ups)

@@ -8,7 +8,9 @@ running jobs and of their pending inputs, and the cap of an org's inputsFileUrl 
 - **Quotas** are checked when jobs are created, in the create's transaction (`admit_drafts`):
   queued or running jobs (every status but PARKED and the terminal ones) and their pending
   inputs, counted in the database, so every replica sees the same usage. Two creates racing may
-  pass a quota by their own size.
+  pass a quota by their own size. A create far below both quotas is admitted on this process's
+  upper bound of the usage (`quota_usage.QuotaUsage`, at most `quota_usage_cache_seconds` old)
+  instead of counting again.
 - **Fetches** (`fetch_off_pool`): at most `fetch_max_per_org` of an org's inputsFileUrl fetches run
   at once, in threads of their own (`outbound.FetchPool`), never on the request thread pool.
 
@@ -34,6 +36,7 @@ import anyio.to_thread
 from jobport.domain.errors import Invalid, NotFound
 from jobport.domain.statuses import TERMINAL, JobStatus
 from jobport.outbound import FetchBusy, FetchPool
+from jobport.services.quota_usage import QuotaUsage
 from jobport.store import limits as limit_store
 from jobport.store import orgs
 from jobport.store.db import transaction
@@ -143,6 +146,7 @@ class LimitState:
     buckets: TokenBuckets = field(default_factory=TokenBuckets)
     fetches: FetchPool = field(default_factory=FetchPool)
     overrides: dict[str, tuple[float, dict[str, float | int]]] = field(default_factory=dict)  # org -> (until, set)
+    usage: QuotaUsage = field(default_factory=QuotaUsage)  # upper bounds of each org's quota usage
 
 
 def org_limits(ctx: AppContext, org_id: str) -> OrgLimits:
@@ -234,15 +238,21 @@ def admit_drafts(ctx: AppContext, session: Session, drafts: Sequence[JobDraft]) 
         return
     org_id = queued[0].org_id
     limits = org_limits(ctx, org_id)
+    usage, max_age = ctx.limit_state.usage, ctx.settings.quotas.usage_cache_seconds
     if limits.concurrent_jobs:
-        used = limit_store.jobs_in_statuses(session, org_id, QUOTA_STATUSES)
-        _check_quota(Limit("quota_concurrent_jobs", "org", limits.concurrent_jobs, used, None,
-                           "queued or running jobs"), len(queued))
+        used = usage.admit(org_id, "concurrent_jobs", limits.concurrent_jobs, len(queued), max_age,
+                           lambda: limit_store.jobs_in_statuses(session, org_id, QUOTA_STATUSES))
+        if used is not None:
+            _check_quota(Limit("quota_concurrent_jobs", "org", limits.concurrent_jobs, used, None,
+                               "queued or running jobs"), len(queued))
     if limits.queued_inputs:
         adding = sum(1 for d in queued for i in d.inputs if i.tracked)
-        used = limit_store.pending_inputs(session, org_id, QUOTA_STATUSES, limits.queued_inputs + 1)
-        _check_quota(Limit("quota_queued_inputs", "org", limits.queued_inputs, used, None,
-                           "pending inputs of queued or running jobs"), adding)
+        used = usage.admit(org_id, "queued_inputs", limits.queued_inputs, adding, max_age,
+                           lambda: limit_store.pending_inputs(session, org_id, QUOTA_STATUSES,
+                                                              limits.queued_inputs + 1))
+        if used is not None:
+            _check_quota(Limit("quota_queued_inputs", "org", limits.queued_inputs, used, None,
+                               "pending inputs of queued or running jobs"), adding)
 
 
 def _check_quota(limit: Limit, adding: int) -> None:

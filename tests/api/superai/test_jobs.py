@@ -402,3 +402,28 @@ def test_batch_counts_spell_canceled_as_super_ai_jobs_do(sai):
     assert batch["counts"] == {"CANCELED": 2} and batch["state"] == "FAILED"
     listed = sai.call("GET", f"apps/{sai.app_id}/batches", params={"all": "true"}).json()["batches"]
     assert [b["counts"] for b in listed if b["batchId"] == body["batchId"]] == [{"CANCELED": 2}]
+
+
+def test_each_create_runs_the_latest_active_version_as_it_is_now(sai):
+    """The server keeps app versions it looked up; adding or deactivating one applies to the very
+    next create."""
+    first = sai.create(inputs=[SETOSA]).json()["uuid"]
+    assert sai.wait(first)["status"] == "COMPLETED"
+    add_failing_version(sai.client, sai.native, sai.app_id, sai.model.config)
+    assert sai.wait(sai.create(inputs=[SETOSA]).json()["uuid"])["status"] == "FAILED"  # 2.0.0 at once
+    versions = sai.client.get(f"/v0.5/apps/{sai.app_id}", headers=sai.native).json()["versions"]
+    labels = [v["version"] for v in versions]
+    assert "2.0.0" in labels and len(labels) == 2
+    r = sai.client.post(f"/v0.5/apps/{sai.app_id}/versions/2.0.0/deactivate", headers=sai.native)
+    assert r.status_code == 200, r.text
+    assert sai.wait(sai.create(inputs=[SETOSA]).json()["uuid"])["status"] == "COMPLETED"  # the first again
+    (older,) = [label for label in labels if label != "2.0.0"]
+    assert sai.client.post(f"/v0.5/apps/{sai.app_id}/versions/{older}/deactivate",
+                           headers=sai.native).status_code == 200
+    before = sai.job_total()
+    r = sai.create(inputs=[SETOSA])
+    assert r.status_code == 400 and "no active version" in r.json()["message"]
+    assert sai.job_total() == before
+    assert sai.client.post(f"/v0.5/apps/{sai.app_id}/versions/{older}/activate",
+                           headers=sai.native).status_code == 200
+    assert sai.create(inputs=[SETOSA]).status_code == 200

@@ -6,6 +6,7 @@ config and the reference files the scheduler reads (`engine.scheduler._app_versi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +49,31 @@ class AppRun:
 def app_pipeline(ctx: AppContext, session: Session, app: App, version_label: str | None) -> tuple[AppVersion, Pipeline]:
     """The app version a request runs (400 if unknown or inactive) and its installed pipeline."""
     version = resolve_version(session, app, version_label)
+    return version, installed_pipeline(ctx, app, version)
+
+
+def _version_of(ctx: AppContext, app: App, version_label: str | None) -> tuple[AppVersion, str]:
+    """The app version a request runs and its pipeline's row id, from this process's cache when
+    the app row is unchanged: adding a version or (de)activating one stamps the app's
+    `updated_at`, so a key with it never answers a version the database no longer would."""
+    key = (app.id, app.updated_at, version_label)
+    found: tuple[AppVersion, str] | None = ctx.app_versions.get(key, math.inf)
+    if found is None:
+        with ctx.sessions() as session:
+            version, pipeline = app_pipeline(ctx, session, app, version_label)
+            found = version, pipeline_service.row_id(session, pipeline.spec.key, pipeline.spec.version)
+        ctx.app_versions.put(key, found)
+    return found
+
+
+def installed_pipeline(ctx: AppContext, app: App, version: AppVersion) -> Pipeline:
+    """The installed pipeline an app version needs; 400 when this server lacks it."""
     pipeline = ctx.registry.get(app.pipeline_key, version.pipeline_version)
     if pipeline is None:
         raise Invalid(f"app {app.name} version {version.version} needs pipeline {app.pipeline_key} "
                       f"{version.pipeline_version}, which is not installed on this server", field="version",
                       code="invalid_version")
-    return version, pipeline
+    return pipeline
 
 
 def references_of(version: AppVersion) -> list[DraftInput]:
@@ -69,9 +89,8 @@ def app_run(ctx: AppContext, app: App, version_label: str | None, overrides: Ove
             problems_prefix: str) -> AppRun:
     """The app version with the request's config overrides validated (problems name
     `<problems_prefix>.<setting>`)."""
-    with ctx.sessions() as session:
-        version, pipeline = app_pipeline(ctx, session, app, version_label)
-        pipeline_id = pipeline_service.row_id(session, pipeline.spec.key, pipeline.spec.version)
+    version, pipeline_id = _version_of(ctx, app, version_label)
+    pipeline = installed_pipeline(ctx, app, version)
     model = pipeline.spec.config_model
     changes = overrides(model)
     try:

@@ -64,6 +64,7 @@ def retry_job(ctx: AppContext, org_id: str, job_id: str, *, clear_deadline: bool
         stale_keys = job_store.delete_outputs_of_inputs(session, job.id, failed) if failed else []
         job_store.release_failed(session, failed)
         session.refresh(job)  # the job as this retry left it (the scheduler may move it on at once)
+    ctx.limit_state.usage.forget(org_id)  # its quota usage rose without a create
     for key in stale_keys:
         ctx.blobs.delete(key)
     ctx.wake_scheduler()
@@ -93,5 +94,6 @@ def queue_parked(ctx: AppContext, org_id: str, app_id: str, refs: Collection[str
         moved = len(ctx.transitions.move_many(session, chosen, JobStatus.PENDING, "Queued from the parked state",
                                               event_type="job.queued"))
     if moved:
+        ctx.limit_state.usage.forget(org_id)  # its quota usage rose without a create
         ctx.wake_scheduler()
     return moved
