@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobport.domain.times import as_utc  # noqa: F401  (re-exported: repositories and services use it)
+from jobport.store.sqlite_types import use_fast_datetimes
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE_OPTION = "jobport_write"
@@ -58,6 +59,7 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             _make_private(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON)
+        use_fast_datetimes(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
