@@ -5,6 +5,7 @@ its one answer, or failed only where its worker died on every attempt."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -36,12 +37,14 @@ def test_the_server_outlives_workers_killed_back_to_back(tmp_path):
             app_id = next(a["id"] for a in apps if a["name"] == "iris-classifier")
             for _ in range(JOBS // 100):
                 http.post(f"/v1/apps/{app_id}/jobs", json={"inputs": [FLOWER] * 100}).raise_for_status()
-        killed = 0
-        for _ in range(KILLS):
-            if pids := server.worker_pids():
-                os.kill(random.choice(pids), signal.SIGKILL)
-                killed += 1
-            time.sleep(random.uniform(0.05, 0.4))
+        killed, deadline = 0, time.monotonic() + 60
+        while killed < KILLS and time.monotonic() < deadline:
+            pids = server.worker_pids()  # empty while both workers are being replaced
+            if pids:
+                with contextlib.suppress(ProcessLookupError):  # it may have been reaped meanwhile
+                    os.kill(random.choice(pids), signal.SIGKILL)
+                    killed += 1
+            time.sleep(random.uniform(0.05, 0.4) if pids else 0.05)
             assert server.process is not None and server.process.poll() is None, \
                 f"the server died (status {server.process.returncode}) after {killed} worker kills"
         wait_until(lambda: _ended(server, app_id), 120, 0.5, "every job ended")
