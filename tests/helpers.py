@@ -116,3 +116,14 @@ def host_iris_app(client, key: str, model, name: str = "iris") -> str:
         "references": {"worker.model": [{"file_id": "iris.onnx"}]}})
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+# a record the example Iris app (`iris-classifier`, registered at the embedded server's first start) labels virginica
+VIRGINICA_FLOWER = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 5.1, "petal_width": 1.8}
+
+
+def example_app_id(server) -> str:
+    """The id of the example Iris app an embedded server registers at its first start."""
+    with server.client() as http:
+        apps = http.get("/v0.5/apps").json()["apps"]
+    return next(a["id"] for a in apps if a["name"] == "iris-classifier")

@@ -13,30 +13,23 @@ import time
 
 from standardwebhooks import Webhook
 
-from helpers import wait_until
+from helpers import VIRGINICA_FLOWER, example_app_id, wait_until
 from jobport.testing.embedded import EmbeddedServer
 from receivers import Receiver
 
 JOBS, PER_REQUEST = 300, 100
 SERVER_KILLS, WORKER_KILLS = 5, 2
-FLOWER = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 5.1, "petal_width": 1.8}
 SPEEDY_CALLBACKS = {"JOBPORT_CALLBACK_ALLOW_PRIVATE_NETWORKS": "true",
                     "JOBPORT_CALLBACK_INITIAL_BACKOFF_SECONDS": "0.5",
                     "JOBPORT_CALLBACK_MAX_BACKOFF_SECONDS": "2", "JOBPORT_CALLBACK_MAX_ATTEMPTS": "50"}
-
-
-def _example_app_id(server: EmbeddedServer) -> str:
-    with server.client() as http:
-        apps = http.get("/v0.5/apps").json()["apps"]
-    return next(a["id"] for a in apps if a["name"] == "iris-classifier")
 
 
 def _create_jobs(server: EmbeddedServer, app_id: str, callback_url: str) -> list[str]:
     batches = []
     with server.client() as http:
         for _ in range(JOBS // PER_REQUEST):
-            r = http.post(f"/v1/apps/{app_id}/jobs", json={"inputs": [FLOWER] * PER_REQUEST,
-                                                             "callbackUrl": callback_url})
+            body = {"inputs": [VIRGINICA_FLOWER] * PER_REQUEST, "callbackUrl": callback_url}
+            r = http.post(f"/v1/apps/{app_id}/jobs", json=body)
             r.raise_for_status()
             batches.append(r.json()["batchId"])
         ids: list[str] = []
@@ -81,7 +74,7 @@ def test_record_jobs_survive_crashes_and_each_is_called_back_signed(tmp_path):
     server = EmbeddedServer(home=tmp_path / "home", workers=2, key="chaos-cb-key", env=SPEEDY_CALLBACKS)
     server.start()
     try:
-        app_id = _example_app_id(server)
+        app_id = example_app_id(server)
         job_ids = _create_jobs(server, app_id, receiver.url)
         assert len(job_ids) == JOBS
         kills = _chaos(server, app_id)

@@ -11,11 +11,10 @@ import random
 import signal
 import time
 
-from helpers import wait_until
+from helpers import VIRGINICA_FLOWER, example_app_id, wait_until
 from jobport.testing.embedded import EmbeddedServer
 
 JOBS, KILLS = 300, 8
-FLOWER = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 5.1, "petal_width": 1.8}
 
 
 def _jobs(server: EmbeddedServer, app_id: str) -> list[dict]:
@@ -32,11 +31,10 @@ def test_the_server_outlives_workers_killed_back_to_back(tmp_path):
     server = EmbeddedServer(home=tmp_path / "home", workers=2, key="kill-workers-key")
     server.start()
     try:
+        app_id = example_app_id(server)
         with server.client() as http:
-            apps = http.get("/v0.5/apps").json()["apps"]
-            app_id = next(a["id"] for a in apps if a["name"] == "iris-classifier")
             for _ in range(JOBS // 100):
-                http.post(f"/v1/apps/{app_id}/jobs", json={"inputs": [FLOWER] * 100}).raise_for_status()
+                http.post(f"/v1/apps/{app_id}/jobs", json={"inputs": [VIRGINICA_FLOWER] * 100}).raise_for_status()
         killed, deadline = 0, time.monotonic() + 60
         while killed < KILLS and time.monotonic() < deadline:
             pids = server.worker_pids()  # empty while both workers are being replaced
